@@ -1,0 +1,1 @@
+//! flux-api (being built).

@@ -1,0 +1,1 @@
+//! kube-emulator (being built).

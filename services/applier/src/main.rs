@@ -1,0 +1,2 @@
+//! applier service.
+fn main() {}

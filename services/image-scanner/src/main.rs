@@ -1,0 +1,2 @@
+//! image-scanner service.
+fn main() {}

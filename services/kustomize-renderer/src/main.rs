@@ -1,0 +1,2 @@
+//! kustomize-renderer service.
+fn main() {}

@@ -1,0 +1,2 @@
+//! source-controller service.
+fn main() {}
