@@ -1,0 +1,4 @@
+//! source-controller: turns a Git ref into an immutable, content-addressed artifact and tells
+//! the rest of Ferry the moment it changes.
+
+pub mod git;
