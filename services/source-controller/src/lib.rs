@@ -2,3 +2,4 @@
 //! the rest of Ferry the moment it changes.
 
 pub mod git;
+pub mod receiver;
