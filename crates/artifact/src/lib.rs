@@ -11,4 +11,4 @@ pub use digest::{Digest, DigestError, sha256_digest};
 pub use entry::{Entry, EntryKind};
 pub use ignore_rules::{IgnoreError, IgnoreRules};
 pub use pack::{PackError, Packed, pack};
-pub use unpack::{UnpackError, UnpackLimits, UnpackSummary, unpack};
+pub use unpack::{UnpackError, UnpackLimits, UnpackSummary, read_entries, unpack};

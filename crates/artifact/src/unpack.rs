@@ -1,5 +1,6 @@
 //! Unpacks an artifact into a directory without ever writing outside it.
 
+use crate::entry::{Entry, EntryKind};
 use crate::pack::is_clean_relative;
 use flate2::read::GzDecoder;
 use std::fs;
@@ -119,6 +120,56 @@ pub fn unpack(
         }
     }
     Ok(summary)
+}
+
+/// Reads an artifact's files and links into memory (for includes), within `limits`.
+pub fn read_entries(archive: &[u8], limits: UnpackLimits) -> Result<Vec<Entry>, UnpackError> {
+    let mut tar = tar::Archive::new(GzDecoder::new(archive));
+    let mut entries = Vec::new();
+    let mut total = 0u64;
+    for entry in tar.entries().map_err(UnpackError::Read)? {
+        let mut entry = entry.map_err(UnpackError::Read)?;
+        if entries.len() >= limits.max_entries {
+            return Err(UnpackError::TooLarge {
+                what: "entries",
+                limit: limits.max_entries as u64,
+            });
+        }
+        let path = entry_path(&entry)?;
+        let kind = match entry.header().entry_type() {
+            tar::EntryType::Directory => continue,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let mut data = Vec::new();
+                (&mut entry)
+                    .take(limits.max_file_bytes + 1)
+                    .read_to_end(&mut data)
+                    .map_err(UnpackError::Read)?;
+                total += data.len() as u64;
+                if data.len() as u64 > limits.max_file_bytes || total > limits.max_total_bytes {
+                    return Err(UnpackError::TooLarge {
+                        what: "bytes",
+                        limit: limits.max_total_bytes,
+                    });
+                }
+                let executable = entry.header().mode().unwrap_or(0o644) & 0o111 != 0;
+                EntryKind::File { data, executable }
+            }
+            tar::EntryType::Symlink => EntryKind::Symlink {
+                target: entry
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default(),
+            },
+            other => {
+                return Err(UnpackError::UnsupportedEntry {
+                    path,
+                    kind: format!("{other:?}"),
+                });
+            }
+        };
+        entries.push(Entry { path, kind });
+    }
+    Ok(entries)
 }
 
 fn entry_path<R: Read>(entry: &tar::Entry<'_, R>) -> Result<String, UnpackError> {

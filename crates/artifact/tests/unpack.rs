@@ -1,6 +1,6 @@
 //! Unpacking artifacts: round trips, and hostile archives that must not escape the destination.
 
-use ferry_artifact::{Entry, UnpackError, UnpackLimits, pack, unpack};
+use ferry_artifact::{Entry, UnpackError, UnpackLimits, pack, read_entries, unpack};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::fs;
@@ -105,4 +105,15 @@ fn hard_links_are_not_allowed() {
         matches!(err, UnpackError::UnsupportedEntry { .. }),
         "{err:?}"
     );
+}
+
+#[test]
+fn read_entries_returns_what_was_packed() {
+    let original = vec![
+        Entry::file("a.yaml", "a"),
+        Entry::symlink("b/link", "../a.yaml"),
+    ];
+    let packed = pack(original.clone()).expect("pack");
+    let read = read_entries(&packed.bytes, UnpackLimits::default()).expect("read");
+    assert_eq!(read, original);
 }

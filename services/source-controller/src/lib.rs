@@ -3,3 +3,5 @@
 
 pub mod git;
 pub mod receiver;
+pub mod reconcile;
+pub mod storage;

@@ -1,0 +1,72 @@
+//! The GitRepository reconcile: a pipeline of named steps (credentials, source, include,
+//! artifact, notify) with one exit path that writes status, in Flux's source-controller shape.
+
+mod artifact;
+mod context;
+mod credentials;
+mod error;
+mod git_ref;
+mod include;
+mod notify;
+mod source;
+mod status;
+
+pub use context::Context;
+pub use error::ReconcileError;
+pub use status::{FIELD_MANAGER, REQUESTED_AT, next_status};
+
+use flux_api::source::GitRepository;
+use kube::ResourceExt;
+use std::time::Duration;
+
+/// What a reconcile decided, for the work loop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; reconcile again after the object's interval.
+    Requeue(Duration),
+    /// The object is suspended or gone; nothing to do until it changes.
+    Idle,
+}
+
+/// Reconciles one GitRepository: ends with status written, whatever happened.
+pub async fn reconcile(obj: &GitRepository, ctx: &Context) -> Result<Outcome, ReconcileError> {
+    if obj.metadata.deletion_timestamp.is_some() {
+        artifact::forget_source(obj, ctx).await?;
+        return Ok(Outcome::Idle);
+    }
+    if obj.spec.suspend == Some(true) {
+        tracing::info!(name = %obj.name_any(), "GitRepository is suspended; skipping.");
+        return Ok(Outcome::Idle);
+    }
+    let result = run_steps(obj, ctx).await;
+    status::write(obj, ctx, &result).await?;
+    match result {
+        Ok(stored) => {
+            if stored.new_artifact {
+                tracing::info!(
+                    revision = %stored.artifact.revision,
+                    digest = %stored.artifact.digest,
+                    "Stored artifact."
+                );
+            }
+            Ok(Outcome::Requeue(obj.spec.interval.as_duration()))
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// The steps in Flux's order; the first error stops the pipeline.
+async fn run_steps(obj: &GitRepository, ctx: &Context) -> Result<artifact::Stored, ReconcileError> {
+    obj.spec
+        .validate()
+        .map_err(|e| ReconcileError::InvalidSpec(e.to_string()))?;
+    let creds = credentials::load(obj, ctx).await?;
+    let fetched = source::reconcile_source(obj, ctx, &creds).await?;
+    tracing::debug!(revision = %fetched.revision, cached = fetched.cached, "Resolved source.");
+    let included = include::reconcile_include(obj, ctx).await?;
+    let stored = artifact::reconcile_artifact(obj, ctx, &fetched, &included).await?;
+    if stored.new_artifact {
+        notify::artifact_ready(obj, ctx, &fetched, &stored).await?;
+    }
+    Ok(stored)
+}
