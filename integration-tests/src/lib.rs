@@ -1,1 +1,25 @@
-//! Test harness.
+//! Test harness: real servers on random loopback ports, each removed on drop.
+//!
+//! - [`git_http::GitHttpServer`]: Git smart HTTP (`git http-backend`), optional basic or bearer
+//!   auth, with a request log.
+//! - [`git_daemon::GitDaemon`]: `git daemon` over `git://`.
+//! - [`git_repo::GitRepoBuilder`]: bare repositories with commits, tags and branches.
+//! - [`registry::Registry`]: Debian's `docker-registry`, optional htpasswd auth, plus
+//!   [`registry::push_image`] and [`registry::list_tags`].
+//! - [`otlp::OtlpCollector`]: an in-process OTLP/gRPC collector recording spans.
+//!
+//! A missing program fails with [`HarnessError::MissingBinary`], whose message names the Debian
+//! package to install.
+
+pub mod error;
+pub mod git_daemon;
+pub mod git_http;
+pub mod git_repo;
+pub mod nats;
+pub mod otlp;
+pub mod ports;
+pub mod process;
+pub mod registry;
+pub mod wait;
+
+pub use error::{HarnessError, Result};
