@@ -3,6 +3,7 @@
 
 pub mod controller;
 pub mod git;
+pub mod grpc;
 pub mod receiver;
 pub mod reconcile;
 pub mod storage;

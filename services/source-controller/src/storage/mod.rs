@@ -1,6 +1,7 @@
 //! Artifact storage in JetStream: tarballs in an object store keyed by digest (stored once, any
 //! replica serves any artifact), and a per-source index in KV that keeps the last N artifacts.
 
+pub mod http;
 mod index;
 mod layout;
 mod objects;
