@@ -6,11 +6,13 @@
 //! - [`git_repo::GitRepoBuilder`]: bare repositories with commits, tags and branches.
 //! - [`registry::Registry`]: Debian's `docker-registry`, optional htpasswd auth, plus
 //!   [`registry::push_image`] and [`registry::list_tags`].
+//! - [`cluster::KubeTarget`]: the cluster in `KUBECONFIG`, or the Kubernetes API emulator.
 //! - [`otlp::OtlpCollector`]: an in-process OTLP/gRPC collector recording spans.
 //!
 //! A missing program fails with [`HarnessError::MissingBinary`], whose message names the Debian
 //! package to install.
 
+pub mod cluster;
 pub mod error;
 pub mod git_daemon;
 pub mod git_http;

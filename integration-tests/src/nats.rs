@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use async_nats::jetstream::context::GetStreamErrorKind;
 use tempfile::TempDir;
 use tokio::time::{Instant, sleep};
 
@@ -36,7 +37,13 @@ impl NatsServer {
     /// JetStream answers. Fails with [`HarnessError::MissingBinary`] naming the `nats-server`
     /// package when the program is not installed.
     pub async fn start() -> Result<Self> {
-        let binary = require_binary(BINARY, PACKAGE)?;
+        Self::start_with_binary(BINARY).await
+    }
+
+    /// Like [`NatsServer::start`] with another program (a name looked up on `PATH`, or a
+    /// path), e.g. a newer nats-server build.
+    pub async fn start_with_binary(binary: &str) -> Result<Self> {
+        let binary = require_binary(binary, PACKAGE)?;
         let dir = tempfile::Builder::new()
             .prefix("ferry-nats-")
             .tempdir()
@@ -133,8 +140,11 @@ impl NatsServer {
         let deadline = Instant::now() + limit;
         let js = self.jetstream().await?;
         loop {
-            if js.query_account().await.is_ok() {
-                return Ok(());
+            // Any JetStream answer will do; "stream not found" is the expected one.
+            match js.get_stream("FERRY_HARNESS_PROBE").await {
+                Ok(_) => return Ok(()),
+                Err(e) if matches!(e.kind(), GetStreamErrorKind::JetStream(_)) => return Ok(()),
+                Err(_) => {}
             }
             if Instant::now() >= deadline {
                 return Err(HarnessError::Timeout {

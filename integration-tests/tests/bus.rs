@@ -13,6 +13,7 @@ use ferry_bus::{
     ConsumerSpec, HandlerConfig, HandlerError, Lease, LeaseError, Outcome, PublishOptions,
     Publisher, Retention, Settlement, StreamSpec, Subscriber, Topology,
 };
+use ferry_integration_tests::HarnessError;
 use ferry_integration_tests::nats::NatsServer;
 use ferry_proto::events::v1::{DeadLetter, ObjectRef, ReconcileRequest};
 use opentelemetry::trace::{SpanId, TraceContextExt, TracerProvider as _};
@@ -674,22 +675,38 @@ async fn nats_server_restart_keeps_jetstream_data() -> Result<()> {
 }
 
 #[tokio::test]
-async fn zz_debug_steps() -> Result<()> {
-    use ferry_integration_tests::{ports, process::ServerProcess, wait};
-    eprintln!("start");
-    let port = ports::free_port()?;
-    let dir = tempfile::tempdir()?;
-    let mut cmd = std::process::Command::new("/usr/sbin/nats-server");
-    cmd.arg("-js").args(["-a", "127.0.0.1"]).args(["-p", &port.to_string()]).arg("-sd").arg(dir.path());
-    let mut p = ServerProcess::spawn("nats", cmd, &dir.path().join("log"))?;
-    eprintln!("spawned");
-    wait::wait_for_tcp_while(ports::loopback(port), Duration::from_secs(5), || p.check_alive()).await?;
-    eprintln!("tcp up");
-    let client = tokio::time::timeout(Duration::from_secs(5), async_nats::connect(format!("nats://127.0.0.1:{port}"))).await??;
-    eprintln!("connected");
-    let js = async_nats::jetstream::new(client);
-    let a = tokio::time::timeout(Duration::from_secs(5), js.query_account()).await?;
-    eprintln!("account {:?}", a.is_ok());
-    eprintln!("{}", p.log_tail());
-    Ok(())
+async fn pull_stream_yields_messages_as_they_are_published() -> Result<()> {
+    bounded(async {
+        let (_server, js) = jobs_server(Duration::from_secs(5), 3).await?;
+        let publisher = Publisher::new(js.clone());
+        let sub = subscriber(&js).await?.with_prefetch(2);
+        let mut stream = std::pin::pin!(sub.pull().await?);
+        for name in ["one", "two", "three"] {
+            publisher
+                .publish(SUBJECT, &request(name), PublishOptions::default())
+                .await?;
+        }
+        for name in ["one", "two", "three"] {
+            let delivery = futures::StreamExt::next(&mut stream)
+                .await
+                .context("the stream goes on")??;
+            ensure!(delivery.message() == &request(name));
+            delivery.ack().await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_missing_nats_server_binary_is_named_with_its_package() -> Result<()> {
+    match NatsServer::start_with_binary("ferry-no-such-nats-server").await {
+        Err(error @ HarnessError::MissingBinary { .. }) => {
+            let text = error.to_string();
+            ensure!(text.contains("ferry-no-such-nats-server"), "{text}");
+            ensure!(text.contains("apt-get install -y nats-server"), "{text}");
+            Ok(())
+        }
+        other => bail!("expected a missing-binary error, got {other:?}"),
+    }
 }
