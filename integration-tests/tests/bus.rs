@@ -710,3 +710,69 @@ async fn a_missing_nats_server_binary_is_named_with_its_package() -> Result<()> 
         other => bail!("expected a missing-binary error, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_handler_crash_on_the_last_delivery_is_dead_lettered_from_the_advisory() -> Result<()> {
+    bounded(async {
+        let (_server, js) = jobs_server(Duration::from_secs(1), 2).await?;
+        let topology = jobs_topology(Duration::from_secs(1), 2)?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let watcher_js = js.clone();
+        let watcher = tokio::spawn(async move {
+            ferry_bus::watch_max_deliveries(&watcher_js, &topology, &[CONSUMER], async {
+                let _ = stop_rx.await;
+            })
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let sent = Publisher::new(js.clone())
+            .publish(
+                SUBJECT,
+                &request("crashy"),
+                PublishOptions::with_id("crashy/1/1"),
+            )
+            .await?;
+        let sub = subscriber(&js).await?;
+        for attempt in 1..=2 {
+            let delivery = sub
+                .next(Duration::from_secs(5))
+                .await?
+                .with_context(|| format!("delivery {attempt}"))?;
+            ensure!(delivery.deliveries() == attempt);
+            // The handler "crashes": no ack, no nak.
+            drop(delivery);
+        }
+        ensure!(
+            sub.next(Duration::from_millis(2500)).await?.is_none(),
+            "no third delivery"
+        );
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let dead = loop {
+            if message_count(&js, DLQ_STREAM).await? > 0 {
+                break last_dead_letter(&js).await?;
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no dead letter from the advisory"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        ensure!(dead.last_error == ferry_bus::max_deliveries::NO_ANSWER);
+        ensure!(dead.deliveries == 2);
+        ensure!(dead.stream_sequence == sent.sequence);
+        ensure!(dead.payload == encode(&request("crashy")));
+        ensure!(dead.message_id == "crashy/1/1");
+        ensure!(
+            message_count(&js, STREAM).await? == 0,
+            "removed from the work queue"
+        );
+
+        let _ = stop_tx.send(());
+        let recorded = watcher.await??;
+        ensure!(recorded == 1, "recorded {recorded}");
+        Ok(())
+    })
+    .await
+}
