@@ -23,10 +23,11 @@ impl KubeTarget {
 
     /// Always an emulator (for tests of emulator-only behaviour, like fault injection).
     pub async fn emulator(config: EmulatorConfig) -> Result<Self> {
-        let emulator = Emulator::start(config)
-            .await
-            .map_err(|e| HarnessError::Invalid(format!("starting the Kubernetes API emulator: {e}")))?;
-        let dir = tempfile::tempdir().map_err(|e| HarnessError::io("creating a kubeconfig dir", e))?;
+        let emulator = Emulator::start(config).await.map_err(|e| {
+            HarnessError::Invalid(format!("starting the Kubernetes API emulator: {e}"))
+        })?;
+        let dir =
+            tempfile::tempdir().map_err(|e| HarnessError::io("creating a kubeconfig dir", e))?;
         let kubeconfig = dir.path().join("kubeconfig");
         emulator
             .write_kubeconfig(&kubeconfig)
@@ -58,11 +59,14 @@ impl KubeTarget {
 
     /// A kube-rs client for the target.
     pub async fn client(&self) -> Result<kube::Client> {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)
-            .map_err(|e| HarnessError::Invalid(format!("reading {}: {e}", self.kubeconfig.display())))?;
+        let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig).map_err(|e| {
+            HarnessError::Invalid(format!("reading {}: {e}", self.kubeconfig.display()))
+        })?;
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
-            .map_err(|e| HarnessError::Invalid(format!("kubeconfig {}: {e}", self.kubeconfig.display())))?;
+            .map_err(|e| {
+                HarnessError::Invalid(format!("kubeconfig {}: {e}", self.kubeconfig.display()))
+            })?;
         kube::Client::try_from(config)
             .map_err(|e| HarnessError::Invalid(format!("building a Kubernetes client: {e}")))
     }
@@ -91,14 +95,20 @@ impl KubeTarget {
     pub async fn install_crds(&self) -> Result<()> {
         let crds = workspace_root().join("deploy/crds");
         let path = crds.display().to_string();
-        self.kubectl(&["apply", "--server-side", "-f", &path]).await?;
+        self.kubectl(&["apply", "--server-side", "-f", &path])
+            .await?;
         for crd in [
             "gitrepositories.source.toolkit.fluxcd.io",
             "kustomizations.kustomize.toolkit.fluxcd.io",
             "receivers.notification.toolkit.fluxcd.io",
         ] {
-            self.kubectl(&["wait", "--for=condition=Established", "--timeout=30s", &format!("crd/{crd}")])
-                .await?;
+            self.kubectl(&[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=30s",
+                &format!("crd/{crd}"),
+            ])
+            .await?;
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ pub mod otlp;
 pub mod ports;
 pub mod process;
 pub mod registry;
+pub mod service;
 pub mod wait;
 
 pub use error::{HarnessError, Result};

@@ -7,18 +7,30 @@ use ferry_proto::source::v1::{
 };
 use futures::Stream;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use tonic::{Request, Response, Status};
 
 /// Chunk size of a streamed artifact: small enough for the default 4 MiB message limit.
 const CHUNK: usize = 256 * 1024;
 
-/// The gRPC service.
-#[derive(Clone)]
+/// The gRPC service. It is registered before NATS answers, so storage arrives later through
+/// [`Artifacts::attach`]; until then every call is `UNAVAILABLE`.
+#[derive(Clone, Default)]
 pub struct Artifacts {
-    /// Per-source index.
-    pub index: ArtifactIndex,
-    /// The bytes.
-    pub objects: ArtifactObjects,
+    storage: Arc<OnceLock<(ArtifactIndex, ArtifactObjects)>>,
+}
+
+impl Artifacts {
+    /// Connects the service to storage once JetStream is reachable.
+    pub fn attach(&self, index: ArtifactIndex, objects: ArtifactObjects) {
+        let _ = self.storage.set((index, objects));
+    }
+
+    fn storage(&self) -> Result<&(ArtifactIndex, ArtifactObjects), Status> {
+        self.storage
+            .get()
+            .ok_or_else(|| Status::unavailable("artifact storage is not connected yet"))
+    }
 }
 
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<ArtifactChunk, Status>> + Send>>;
@@ -35,10 +47,11 @@ impl ArtifactService for Artifacts {
         let digest = text
             .parse()
             .map_err(|e| Status::invalid_argument(format!("digest: {e}")))?;
-        if !self.objects.exists(&text).await.map_err(unavailable)? {
+        let (_, objects) = self.storage()?;
+        if !objects.exists(&text).await.map_err(unavailable)? {
             return Err(Status::not_found(format!("artifact {text} is not stored")));
         }
-        let bytes = self.objects.get(&digest).await.map_err(unavailable)?;
+        let bytes = objects.get(&digest).await.map_err(unavailable)?;
         let chunks: Vec<Result<ArtifactChunk, Status>> = bytes
             .chunks(CHUNK)
             .map(|c| Ok(ArtifactChunk { data: c.to_vec() }))
@@ -55,7 +68,8 @@ impl ArtifactService for Artifacts {
             return Err(Status::invalid_argument("namespace and name are required"));
         }
         let key = source_key("GitRepository", &req.namespace, &req.name);
-        let records = self.index.records(&key).await.map_err(unavailable)?;
+        let (index, _) = self.storage()?;
+        let records = index.records(&key).await.map_err(unavailable)?;
         let artifacts = records
             .into_iter()
             .map(|r| ArtifactInfo {
