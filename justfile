@@ -17,6 +17,12 @@ test: deps
     cargo clippy --workspace --all-targets --locked -- -D warnings
     cargo build --workspace --bins --locked
     cargo nextest run --workspace --locked --no-fail-fast
+    scripts/conformance.sh
+
+# The kustomize conformance corpus against `ferry build`; fails on any failing case.
+conformance:
+    cargo build -q -p ferry-cli --locked
+    scripts/conformance.sh --strict
 
 # Start NATS, the Kubernetes API emulator (or use $KUBECONFIG) and every service; Ctrl-C stops all.
 demo: deps
