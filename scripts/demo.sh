@@ -46,25 +46,31 @@ else
   PIDS+=($!)
   wait_http "http://127.0.0.1:$API_PORT/version" kube-emulator
   echo "kube-emulator    http://127.0.0.1:$API_PORT (kubeconfig $KCFG)"
-  kubectl --kubeconfig "$KCFG" apply --server-side -f deploy/crds/ >/dev/null
+  kubectl --kubeconfig "$KCFG" apply --server-side -k deploy/crds >/dev/null
   echo "                 Flux CRDs installed from deploy/crds/"
 fi
 
 for svc in "${SERVICES[@]}"; do
   admin=$(free_port); grpc=$(free_port)
-  "$BIN/$svc" --nats-url "nats://127.0.0.1:$NATS_PORT" --kubeconfig "$KCFG" \
+  extra=()
+  if [ "$svc" = source-controller ]; then
+    STORAGE_PORT=$(free_port); RECEIVER_PORT=$(free_port)
+    extra=(--storage-addr "127.0.0.1:$STORAGE_PORT" --receiver-addr "127.0.0.1:$RECEIVER_PORT"
+           --cache-dir "$WORK/git-cache")
+  fi
+  "$BIN/$svc" "${extra[@]}" --nats-url "nats://127.0.0.1:$NATS_PORT" --kubeconfig "$KCFG" \
     --admin-addr "127.0.0.1:$admin" --grpc-addr "127.0.0.1:$grpc" --log-format text \
     >"$WORK/$svc.log" 2>&1 &
   PIDS+=($!)
   eval "ADMIN_${svc//-/_}=$admin"
-  printf '%-16s admin http://127.0.0.1:%s  grpc 127.0.0.1:%s\n' "$svc" "$admin" "$grpc"
+  printf '%-18s admin http://127.0.0.1:%s  grpc 127.0.0.1:%s\n' "$svc" "$admin" "$grpc"
 done
 
 echo
 for svc in "${SERVICES[@]}"; do
   var="ADMIN_${svc//-/_}"
   wait_http "http://127.0.0.1:${!var}/readyz" "$svc"
-  printf '%-16s ready (%s)\n' "$svc" "$(curl -fsS "http://127.0.0.1:${!var}/readyz")"
+  printf '%-18s ready (%s)\n' "$svc" "$(curl -fsS "http://127.0.0.1:${!var}/readyz")"
 done
 
 echo
