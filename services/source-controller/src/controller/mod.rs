@@ -7,7 +7,7 @@ mod triggers;
 mod worker;
 
 pub use schedule::{Schedule, Trigger};
-pub use triggers::{WORK_KIND, publish_request, request_id};
+pub use triggers::{TRACEPARENT_ANNOTATION, WORK_KIND, publish_request, request_id};
 pub use worker::{LEASE_TTL, handle};
 
 use crate::reconcile;

@@ -22,6 +22,9 @@ pub struct Observed {
     pub interval: Duration,
     /// `spec.suspend`
     pub suspended: bool,
+    /// `ferry.dev/traceparent`: the W3C trace context of whoever requested the reconcile
+    /// (the image-scanner after a push), so the fetch joins that trace.
+    pub traceparent: Option<String>,
 }
 
 /// A reconcile to ask for, with the message id that de-duplicates it across replicas.
@@ -41,6 +44,8 @@ pub struct Trigger {
     pub requested_at: Option<String>,
     /// `Nats-Msg-Id`: the same trigger on two replicas gives the same id.
     pub message_id: String,
+    /// The requester's trace context, for `requested` triggers.
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +96,11 @@ impl Schedule {
             uid: seen.uid,
             generation: seen.generation,
             reason,
+            traceparent: if reason == "requested" {
+                seen.traceparent
+            } else {
+                None
+            },
             requested_at: seen.requested_at,
         })
     }
@@ -118,6 +128,7 @@ impl Schedule {
                 generation: seen.generation,
                 reason: "interval",
                 requested_at: None,
+                traceparent: None,
             });
         }
         due
@@ -145,6 +156,7 @@ mod tests {
             requested_at: requested_at.map(String::from),
             interval: Duration::from_secs(60),
             suspended: false,
+            traceparent: None,
         }
     }
 
@@ -182,6 +194,23 @@ mod tests {
             "replicas agree on the id"
         );
         assert!(a.due(70_000).is_empty(), "once per slot");
+    }
+
+    #[test]
+    fn requested_trigger_carries_the_requesters_trace_context() {
+        let mut s = Schedule::default();
+        s.observe(seen(1, None), 0);
+        let mut requested = seen(1, Some("t1"));
+        requested.traceparent =
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
+        let t = s.observe(requested, 1).expect("requested");
+        assert_eq!(
+            t.traceparent.as_deref(),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        let mut spec_change = seen(2, Some("t1"));
+        spec_change.traceparent = Some("00-aa-bb-01".into());
+        assert_eq!(s.observe(spec_change, 2).expect("watch").traceparent, None);
     }
 
     #[test]

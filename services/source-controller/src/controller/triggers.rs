@@ -12,6 +12,11 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Set next to `requestedAt` by Ferry's image-scanner: the requester's W3C trace context.
+pub const TRACEPARENT_ANNOTATION: &str = "ferry.dev/traceparent";
 
 /// The work subject token for GitRepositories.
 pub const WORK_KIND: &str = "gitrepository";
@@ -74,6 +79,7 @@ fn observed(obj: &GitRepository) -> Observed {
         requested_at: obj.annotations().get(REQUESTED_AT).cloned(),
         interval: obj.spec.interval.as_duration(),
         suspended: obj.spec.suspend == Some(true),
+        traceparent: obj.annotations().get(TRACEPARENT_ANNOTATION).cloned(),
     }
 }
 
@@ -83,7 +89,19 @@ pub fn request_id(trigger: &Trigger) -> &str {
 }
 
 /// Publishes a reconcile request; a failure is logged, the next trigger or interval retries.
+/// A trigger carrying the requester's trace context is published inside a span of that trace.
 pub async fn publish_request(publisher: &Publisher, trigger: &Trigger) {
+    let span =
+        tracing::info_span!("request reconcile", k8s.name = %trigger.name, reason = trigger.reason);
+    if let Some(traceparent) = &trigger.traceparent {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("traceparent", traceparent.as_str());
+        let _ = span.set_parent(ferry_bus::trace_headers::extract_context(&headers));
+    }
+    publish_in_span(publisher, trigger).instrument(span).await;
+}
+
+async fn publish_in_span(publisher: &Publisher, trigger: &Trigger) {
     let request = ReconcileRequest {
         object: Some(ObjectRef {
             api_version: "source.toolkit.fluxcd.io/v1".into(),

@@ -10,8 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// How long a lease lasts without renewal; longer than the longest reconcile step.
-pub const LEASE_TTL: Duration = Duration::from_secs(120);
+/// How long a lease lasts without renewal. The holder renews it every third of this while it
+/// works, so a replica killed mid-reconcile frees the object within one TTL, about when its
+/// unacknowledged request is delivered again (the work consumer's 30 s ack wait).
+pub const LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// What every handler task shares.
 pub struct WorkerContext {
@@ -37,13 +39,31 @@ pub async fn handle(
     );
     async move {
         let key = format!("gitrepository.{}.{}", object.namespace, object.name);
-        let lease =
+        let mut lease =
             match Lease::acquire(&ctx.leases, &key, &ctx.reconcile.instance, LEASE_TTL).await {
                 Ok(lease) => lease,
-                Err(LeaseError::Held { .. }) => return Ok(Outcome::Retry(Duration::from_secs(2))),
+                // Another replica works on it: come back when its lease would have lapsed.
+                Err(LeaseError::Held {
+                    expires_at_unix_ms, ..
+                }) => return Ok(Outcome::Retry(retry_after(expires_at_unix_ms))),
                 Err(e) => return Err(HandlerError::transient(e)),
             };
-        let result = reconcile_current(&ctx, &object.namespace, &object.name).await;
+        let result = {
+            let reconcile = reconcile_current(&ctx, &object.namespace, &object.name);
+            tokio::pin!(reconcile);
+            let mut renew = tokio::time::interval(LEASE_TTL / 3);
+            renew.tick().await;
+            loop {
+                tokio::select! {
+                    result = &mut reconcile => break result,
+                    _ = renew.tick() => {
+                        if let Err(e) = lease.renew().await {
+                            tracing::warn!(error = %e, "Could not renew the lease.");
+                        }
+                    }
+                }
+            }
+        };
         if let Err(e) = lease.release().await {
             tracing::warn!(error = %e, "Could not release the lease; it lapses on its own.");
         }
@@ -51,6 +71,16 @@ pub async fn handle(
     }
     .instrument(span)
     .await
+}
+
+/// The wait before trying a held lease again: until it would lapse, within 1 s..=TTL.
+fn retry_after(expires_at_unix_ms: i64) -> Duration {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default();
+    let remaining = u64::try_from(expires_at_unix_ms.saturating_sub(now_ms)).unwrap_or_default();
+    Duration::from_millis(remaining).clamp(Duration::from_secs(1), LEASE_TTL)
 }
 
 async fn reconcile_current(
