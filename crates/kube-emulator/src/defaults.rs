@@ -398,6 +398,67 @@ fn service(obj: &mut Value, old: Option<&Value>, state: &mut State) {
     }
 }
 
+/// Merges a core/v1 Secret's `stringData` into `data` (base64-encoded, overriding keys already
+/// in `data`) and drops `stringData`, as the real server's conversion does on every write: it
+/// is write-only and never stored or returned. A non-string value is a decoding error (400).
+pub fn fold_secret_string_data(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
+    use base64::Engine;
+    if def.kind != "Secret" || !def.group.is_empty() {
+        return Ok(());
+    }
+    let Some(root) = obj.as_object_mut() else {
+        return Ok(());
+    };
+    let Some(string_data) = root.remove("stringData") else {
+        return Ok(());
+    };
+    let entries = match string_data {
+        Value::Null => return Ok(()),
+        Value::Object(m) => m,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Secret in version \"v1\" cannot be handled as a Secret: json: cannot unmarshal {} into Go struct field Secret.stringData of type map[string]string",
+                json_type(&other)
+            )));
+        }
+    };
+    let mut encoded = serde_json::Map::new();
+    for (k, v) in entries {
+        let Some(text) = v.as_str() else {
+            return Err(ApiError::bad_request(format!(
+                "Secret in version \"v1\" cannot be handled as a Secret: json: cannot unmarshal {} into Go struct field Secret.stringData of type string",
+                json_type(&v)
+            )));
+        };
+        let b64 = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+        encoded.insert(k, json!(b64));
+    }
+    if encoded.is_empty() {
+        return Ok(());
+    }
+    let data = root
+        .entry("data")
+        .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    if !data.is_object() {
+        *data = Value::Object(serde_json::Map::new());
+    }
+    if let Some(d) = data.as_object_mut() {
+        d.extend(encoded);
+    }
+    Ok(())
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 /// Rejects changes to fields the real server treats as immutable.
 pub fn check_immutable(def: &ResourceDef, old: &Value, new: &Value) -> Result<(), ApiError> {
     let fields: &[&[&str]] = match def.kind.as_str() {

@@ -107,6 +107,64 @@ fn entries(obj: Option<&Value>) -> Result<Vec<ssa::ManagedFieldsEntry>, ApiError
     }
 }
 
+/// What the object a non-apply write produced says about `metadata.managedFields`, decided as
+/// the apiserver's field manager does (`decodeLiveOrNew`).
+#[derive(Debug, PartialEq)]
+enum Requested {
+    /// Absent, `null` or not decodable: the live object's entries stay the base.
+    Live,
+    /// `[]` or `[{}]`: the entries are reset (to none).
+    Reset,
+    /// A valid, non-empty list: it replaces the live object's entries.
+    Entries(Vec<ssa::ManagedFieldsEntry>),
+}
+
+fn requested(new: &Value) -> Requested {
+    let Some(Value::Array(items)) = new.pointer("/metadata/managedFields") else {
+        return Requested::Live;
+    };
+    let zero_entry = |v: &Value| {
+        v.as_object().is_some_and(|m| {
+            m.values()
+                .all(|x| x.is_null() || x.as_str().is_some_and(str::is_empty))
+        })
+    };
+    match items.as_slice() {
+        [] => Requested::Reset,
+        [only] if zero_entry(only) => Requested::Reset,
+        _ => decode_requested(items).map_or(Requested::Live, Requested::Entries),
+    }
+}
+
+/// Decodes client-supplied entries with the apiserver's checks (operation `Apply` or `Update`,
+/// a non-empty apiVersion, fieldsType `FieldsV1`, a decodable fieldsV1); `None` when any fails.
+/// Entries with the same manager identity collapse to the last one, as there.
+fn decode_requested(items: &[Value]) -> Option<Vec<ssa::ManagedFieldsEntry>> {
+    let mut out: Vec<ssa::ManagedFieldsEntry> = Vec::with_capacity(items.len());
+    for item in items {
+        let field = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or("");
+        if !matches!(field("operation"), "Apply" | "Update")
+            || field("apiVersion").is_empty()
+            || field("fieldsType") != "FieldsV1"
+        {
+            return None;
+        }
+        let entry: ssa::ManagedFieldsEntry = serde_json::from_value(item.clone()).ok()?;
+        if !entry.fields_v1.is_null() {
+            ssa::fieldsv1::decode(&entry.fields_v1).ok()?;
+        }
+        let same = |e: &ssa::ManagedFieldsEntry| {
+            e.manager == entry.manager
+                && e.operation == entry.operation
+                && e.subresource == entry.subresource
+                && (entry.operation == ssa::Operation::Apply || e.api_version == entry.api_version)
+        };
+        out.retain(|e| !same(e));
+        out.push(entry);
+    }
+    Some(out)
+}
+
 fn apply_error(e: ApplyError) -> ApiError {
     match e {
         ApplyError::Conflict { conflicts } => {
@@ -130,6 +188,13 @@ fn apply_error(e: ApplyError) -> ApiError {
 }
 
 /// Records a non-apply write (create, update, patch) by `manager` in `new`'s managedFields.
+///
+/// As the apiserver's field manager: on the main resource, `managedFields` in `new` (from the
+/// request body, or as a patch left them) replace the live object's when they are a valid
+/// non-empty list, and `[]` or `[{}]` resets them; absent, `null` or invalid ones keep the live
+/// object's. Writes through a subresource always keep the live object's. An update whose
+/// starting entries are empty is not tracked at all (the object then has no managedFields);
+/// a create always is.
 pub fn track_update(
     schema: &Schema,
     def: &ResourceDef,
@@ -140,11 +205,34 @@ pub fn track_update(
 ) -> Result<(), ApiError> {
     let ty = type_of(schema, def);
     let ignored = reset(def, ty, sub);
-    let managed = entries(old)?;
+    let live = || entries(old).unwrap_or_default();
+    let managed = match (sub, requested(new)) {
+        (Some(_), _) | (None, Requested::Live) => live(),
+        (None, Requested::Reset) => vec![],
+        (None, Requested::Entries(e)) => e,
+    };
+    if managed.is_empty() && old.is_some() {
+        ssa::set_managed_fields(new, &[]);
+        return Ok(());
+    }
     let outcome = ssa::update_with(old, new, manager, &managed, ty, options(sub, &ignored))
         .map_err(apply_error)?;
     *new = outcome.object;
     Ok(())
+}
+
+/// Records the fields of an object the emulator creates itself (the seeded namespaces, the
+/// `default/kubernetes` Service) as owned by `manager` with an `Update` entry, as if created
+/// through the API; `status` is not recorded.
+pub fn seed_managed_fields(obj: &mut Value, manager: &str) {
+    let schema = Schema::builtin();
+    let av = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let ty = schema.lookup_or_untyped(av, kind);
+    let ignored = ssa::reset_fields(ty, "");
+    if let Ok(out) = ssa::update_with(None, obj, manager, &[], ty, options(None, &ignored)) {
+        *obj = out.object;
+    }
 }
 
 /// Server-side apply of `applied` by `manager` onto `live` (None: create).
@@ -243,6 +331,34 @@ mod tests {
             json_patch(&doc, &json!({"op": "add"})).map_err(|e| e.code),
             Err(400)
         );
+    }
+
+    #[test]
+    fn requested_managed_fields_follow_the_apiserver_rules() {
+        let with = |mf: Value| json!({"metadata": {"name": "x", "managedFields": mf}});
+        assert_eq!(requested(&json!({"metadata": {}})), Requested::Live);
+        assert_eq!(requested(&with(Value::Null)), Requested::Live);
+        assert_eq!(requested(&with(json!([]))), Requested::Reset);
+        assert_eq!(requested(&with(json!([{}]))), Requested::Reset);
+        let valid = json!({"manager": "m", "operation": "Update", "apiVersion": "v1",
+            "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {"f:a": {}}}});
+        let Requested::Entries(e) = requested(&with(json!([valid.clone(), valid.clone()]))) else {
+            panic!("valid entries are taken");
+        };
+        assert_eq!(e.len(), 1, "duplicate identities collapse");
+        for broken in [
+            json!({"manager": "m", "operation": "Other", "apiVersion": "v1", "fieldsType": "FieldsV1"}),
+            json!({"manager": "m", "operation": "Update", "fieldsType": "FieldsV1"}),
+            json!({"manager": "m", "operation": "Update", "apiVersion": "v1"}),
+            json!({"manager": "m", "operation": "Update", "apiVersion": "v1",
+                "fieldsType": "FieldsV1", "fieldsV1": {"x:bad": {}}}),
+        ] {
+            assert_eq!(
+                requested(&with(json!([valid.clone(), broken.clone()]))),
+                Requested::Live,
+                "{broken}"
+            );
+        }
     }
 
     #[test]

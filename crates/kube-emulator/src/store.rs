@@ -226,6 +226,8 @@ impl Shared {
                 "spec": {"finalizers": ["kubernetes"]},
                 "status": {"phase": "Active"},
             });
+            let mut obj = obj;
+            crate::patch::seed_managed_fields(&mut obj, "kube-apiserver");
             state.store.put(&ns_gr, obj);
             crate::workloads::namespace_children(&mut state.store, ns);
         }
@@ -233,31 +235,30 @@ impl Shared {
             group: String::new(),
             plural: "services".into(),
         };
-        state.store.put(
-            &svc_gr,
-            json!({
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {
-                    "name": "kubernetes",
-                    "namespace": "default",
-                    "uid": uuid::Uuid::new_v4().to_string(),
-                    "creationTimestamp": now_rfc3339(),
-                    "labels": {"component": "apiserver", "provider": "kubernetes"},
-                },
-                "spec": {
-                    "clusterIP": "10.96.0.1",
-                    "clusterIPs": ["10.96.0.1"],
-                    "internalTrafficPolicy": "Cluster",
-                    "ipFamilies": ["IPv4"],
-                    "ipFamilyPolicy": "SingleStack",
-                    "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
-                    "sessionAffinity": "None",
-                    "type": "ClusterIP",
-                },
-                "status": {"loadBalancer": {}},
-            }),
-        );
+        let mut kubernetes = json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "uid": uuid::Uuid::new_v4().to_string(),
+                "creationTimestamp": now_rfc3339(),
+                "labels": {"component": "apiserver", "provider": "kubernetes"},
+            },
+            "spec": {
+                "clusterIP": "10.96.0.1",
+                "clusterIPs": ["10.96.0.1"],
+                "internalTrafficPolicy": "Cluster",
+                "ipFamilies": ["IPv4"],
+                "ipFamilyPolicy": "SingleStack",
+                "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+                "sessionAffinity": "None",
+                "type": "ClusterIP",
+            },
+            "status": {"loadBalancer": {}},
+        });
+        crate::patch::seed_managed_fields(&mut kubernetes, "kube-apiserver");
+        state.store.put(&svc_gr, kubernetes);
         Self {
             faults: Faults::new(config.latency, config.error_rate),
             config,

@@ -36,21 +36,20 @@ pub fn namespace_children(store: &mut Store, ns: &str) {
     }
     let cm = gr("", "configmaps");
     if store.get(&cm, ns, "kube-root-ca.crt").is_none() {
-        store.put(
-            &cm,
-            json!({
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {
-                    "name": "kube-root-ca.crt",
-                    "namespace": ns,
-                    "uid": uuid::Uuid::new_v4().to_string(),
-                    "creationTimestamp": now_rfc3339(),
-                    "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."},
-                },
-                "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nZmVycnkta3ViZS1lbXVsYXRvcg==\n-----END CERTIFICATE-----\n"},
-            }),
-        );
+        let mut root_ca = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "kube-root-ca.crt",
+                "namespace": ns,
+                "uid": uuid::Uuid::new_v4().to_string(),
+                "creationTimestamp": now_rfc3339(),
+                "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."},
+            },
+            "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\nZmVycnkta3ViZS1lbXVsYXRvcg==\n-----END CERTIFICATE-----\n"},
+        });
+        crate::patch::seed_managed_fields(&mut root_ca, "kube-controller-manager");
+        store.put(&cm, root_ca);
     }
 }
 

@@ -758,3 +758,284 @@ async fn kube_rs_status_apply_by_controller_records_status_subresource_manager()
     assert_eq!(entry.subresource.as_deref(), Some("status"));
     assert_eq!(entry.operation.as_deref(), Some("Apply"));
 }
+
+fn manager_names(obj: &ConfigMap) -> Vec<String> {
+    let mut names: Vec<String> = obj
+        .metadata
+        .managed_fields
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_json_patch_of_managed_fields_hands_fields_over_to_another_applier() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
+    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "handover"},
+        "data": {"key": "v", "old": "theirs"}});
+    api.patch(
+        "handover",
+        &PatchParams::apply("previous-owner"),
+        &Patch::Apply(&theirs),
+    )
+    .await
+    .expect("previous owner applies");
+    // The new owner rewrites the managedFields: previous-owner's fields become its Apply entry.
+    let live = api.get("handover").await.expect("get");
+    let mut entries =
+        serde_json::to_value(live.metadata.managed_fields.clone().unwrap_or_default())
+            .expect("managedFields");
+    let entry = entries
+        .as_array_mut()
+        .and_then(|a| a.first_mut())
+        .expect("one entry");
+    entry["manager"] = json!("new-owner");
+    let patch: json_patch::Patch = serde_json::from_value(json!([
+        {"op": "replace", "path": "/metadata/managedFields", "value": entries}
+    ]))
+    .expect("json patch");
+    let patched = api
+        .patch(
+            "handover",
+            &PatchParams::default(),
+            &Patch::<()>::Json(patch),
+        )
+        .await
+        .expect("managedFields patched");
+    assert_eq!(manager_names(&patched), vec!["new-owner".to_string()]);
+    assert_ne!(
+        patched.metadata.resource_version, live.metadata.resource_version,
+        "a managedFields-only change is a write"
+    );
+    // The new owner stops applying `old`: nobody else owns it, so it is removed.
+    let ours = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "handover"},
+        "data": {"key": "v"}});
+    let after = api
+        .patch(
+            "handover",
+            &PatchParams::apply("new-owner"),
+            &Patch::Apply(&ours),
+        )
+        .await
+        .expect("new owner applies");
+    let data = after.data.clone().unwrap_or_default();
+    assert_eq!(data.get("key").map(String::as_str), Some("v"));
+    assert!(!data.contains_key("old"), "{data:?}");
+    assert_eq!(manager_names(&after), vec!["new-owner".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_update_and_patch_replace_or_reset_managed_fields_like_the_apiserver() {
+    let c = Cluster::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(c.client().await, "default");
+    let created = api
+        .create(
+            &PostParams {
+                field_manager: Some("creator".into()),
+                ..Default::default()
+            },
+            &cm("mf", "1"),
+        )
+        .await
+        .expect("create");
+    assert_eq!(manager_names(&created), vec!["creator".to_string()]);
+
+    // An invalid list (unknown operation) is ignored: the live entries stay.
+    let bogus = json!({"metadata": {"managedFields": [{"manager": "x", "operation": "Bogus",
+        "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {}}]}});
+    let kept = api
+        .patch("mf", &PatchParams::default(), &Patch::Merge(&bogus))
+        .await
+        .expect("merge patch");
+    assert_eq!(manager_names(&kept), vec!["creator".to_string()]);
+
+    // PUT with a valid list replaces the entries; the writer gets the fields it changed.
+    let mut obj = api.get("mf").await.expect("get");
+    obj.metadata.managed_fields = Some(
+        serde_json::from_value(json!([{"manager": "restored", "operation": "Update",
+            "apiVersion": "v1", "fieldsType": "FieldsV1", "time": "2024-01-01T00:00:00Z",
+            "fieldsV1": {"f:data": {"f:v": {}}}}]))
+        .expect("entries"),
+    );
+    obj.metadata
+        .labels
+        .get_or_insert_default()
+        .insert("extra".into(), "yes".into());
+    let replaced = api
+        .replace(
+            "mf",
+            &PostParams {
+                field_manager: Some("editor".into()),
+                ..Default::default()
+            },
+            &obj,
+        )
+        .await
+        .expect("replace");
+    assert_eq!(
+        manager_names(&replaced),
+        vec!["editor".to_string(), "restored".to_string()]
+    );
+    let entries = serde_json::to_value(replaced.metadata.managed_fields.clone()).expect("json");
+    let restored = entries
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["manager"] == "restored"))
+        .expect("restored entry");
+    assert_eq!(restored["fieldsV1"], json!({"f:data": {"f:v": {}}}));
+    assert_eq!(restored["time"], "2024-01-01T00:00:00Z");
+
+    // `[{}]` resets them; later updates are not tracked (the object has no entries to extend).
+    let reset = api
+        .patch(
+            "mf",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"managedFields": [{}]}})),
+        )
+        .await
+        .expect("reset");
+    assert!(reset.metadata.managed_fields.is_none(), "{reset:?}");
+    let relabelled = api
+        .patch(
+            "mf",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"labels": {"more": "x"}}})),
+        )
+        .await
+        .expect("label patch");
+    assert!(relabelled.metadata.managed_fields.is_none());
+
+    // An apply starts tracking again; PUT with `[]` resets too.
+    let applied = api
+        .patch(
+            "mf",
+            &PatchParams::apply("applier"),
+            &Patch::Apply(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "mf"}, "data": {"v": "1"}})),
+        )
+        .await
+        .expect("apply");
+    assert_eq!(
+        manager_names(&applied),
+        vec!["applier".to_string(), "before-first-apply".to_string()]
+    );
+    let mut obj = applied;
+    obj.metadata.managed_fields = Some(vec![]);
+    let cleared = api
+        .replace("mf", &PostParams::default(), &obj)
+        .await
+        .expect("replace with []");
+    assert!(cleared.metadata.managed_fields.is_none(), "{cleared:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_secret_string_data_is_merged_into_data_and_never_stored() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    let c = Cluster::start().await;
+    let api: Api<Secret> = Api::namespaced(c.client().await, "default");
+    let text = |s: &Secret, k: &str| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get(k))
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+    };
+    let secret: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
+        "data": {"user": "YWRtaW4=", "password": "b2xk"},
+        "stringData": {"password": "s3cret", "token": "t0ken"},
+    }))
+    .expect("secret");
+    let created = api
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create");
+    assert_eq!(text(&created, "user").as_deref(), Some("admin"));
+    assert_eq!(text(&created, "password").as_deref(), Some("s3cret"));
+    assert_eq!(text(&created, "token").as_deref(), Some("t0ken"));
+    assert!(created.string_data.is_none());
+    let raw = api.get("creds").await.expect("get");
+    assert_eq!(
+        serde_json::to_value(&raw).expect("json")["data"]["password"],
+        "czNjcmV0"
+    );
+    assert!(raw.string_data.is_none());
+    assert_eq!(raw.type_.as_deref(), Some("Opaque"));
+
+    // Update (PUT) and merge patch.
+    let mut edit = raw.clone();
+    edit.string_data = Some([("token".to_string(), "n3w".to_string())].into());
+    let updated = api
+        .replace("creds", &PostParams::default(), &edit)
+        .await
+        .expect("replace");
+    assert_eq!(text(&updated, "token").as_deref(), Some("n3w"));
+    assert!(updated.string_data.is_none());
+    let patched = api
+        .patch(
+            "creds",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"extra": "e"}})),
+        )
+        .await
+        .expect("merge patch");
+    assert_eq!(text(&patched, "extra").as_deref(), Some("e"));
+    assert_eq!(text(&patched, "user").as_deref(), Some("admin"));
+
+    // Server-side apply, create and update; re-applying the same is a no-op.
+    let applied_cfg = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "applied"}, "stringData": {"k": "v1"}});
+    let applied = api
+        .patch(
+            "applied",
+            &PatchParams::apply("app"),
+            &Patch::Apply(&applied_cfg),
+        )
+        .await
+        .expect("apply creates");
+    assert_eq!(text(&applied, "k").as_deref(), Some("v1"));
+    assert!(applied.string_data.is_none());
+    let again = api
+        .patch(
+            "applied",
+            &PatchParams::apply("app"),
+            &Patch::Apply(&applied_cfg),
+        )
+        .await
+        .expect("re-apply");
+    assert_eq!(
+        again.metadata.resource_version,
+        applied.metadata.resource_version
+    );
+    let changed_cfg = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "applied"}, "stringData": {"k": "v2"}});
+    let changed = api
+        .patch(
+            "applied",
+            &PatchParams::apply("app"),
+            &Patch::Apply(&changed_cfg),
+        )
+        .await
+        .expect("apply update");
+    assert_eq!(text(&changed, "k").as_deref(), Some("v2"));
+    assert!(changed.string_data.is_none());
+    assert_eq!(
+        changed.data.as_ref().and_then(|d| d.get("k")),
+        Some(&ByteString(b"v2".to_vec()))
+    );
+
+    // A non-string value cannot be decoded.
+    let bad = api
+        .patch(
+            "creds",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"n": 1}})),
+        )
+        .await
+        .expect_err("number in stringData");
+    assert_eq!(api_err(bad), (400, "BadRequest".into()));
+}

@@ -399,3 +399,79 @@ async fn kubectl_auth_can_i_is_always_allowed() {
         .await;
     assert_eq!(out.trim(), "yes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_of_a_secret_with_string_data_stores_base64_data() {
+    let c = Cluster::start().await;
+    let secret = "apiVersion: v1
+kind: Secret
+metadata:
+  name: db
+stringData:
+  password: hunter2
+";
+    // Client-side apply (strategic merge patch after the first create) and server-side apply.
+    let out = c.kubectl_in(&["apply", "-f", "-"], Some(secret)).await;
+    assert_ok(&out, &["apply"]);
+    let changed = secret.replace("hunter2", "hunter3");
+    let out = c.kubectl_in(&["apply", "-f", "-"], Some(&changed)).await;
+    assert_ok(&out, &["apply again"]);
+    let data = c
+        .ok(&["get", "secret", "db", "-o", "jsonpath={.data.password}"])
+        .await;
+    assert_eq!(data.trim(), "aHVudGVyMw==");
+    let json = c.ok(&["get", "secret", "db", "-o", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert!(v.get("stringData").is_none(), "{v}");
+
+    let ssa = secret.replace("name: db", "name: db-ssa");
+    let out = c.apply(&ssa, &[]).await;
+    assert_ok(&out, &["apply --server-side"]);
+    let data = c
+        .ok(&["get", "secret", "db-ssa", "-o", "jsonpath={.data.password}"])
+        .await;
+    assert_eq!(data.trim(), "aHVudGVyMg==");
+    let json = c.ok(&["get", "secret", "db-ssa", "-o", "json"]).await;
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert!(v.get("stringData").is_none(), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_patch_of_managed_fields_replaces_and_resets_them() {
+    let c = Cluster::start().await;
+    assert_ok(&c.apply(CONFIGMAP, &[]).await, &["apply"]);
+    let entries = r#"{"metadata":{"managedFields":[{"manager":"someone-else","operation":"Apply","apiVersion":"v1","fieldsType":"FieldsV1","fieldsV1":{"f:data":{"f:greeting":{}}}}]}}"#;
+    c.ok(&["patch", "cm", "app-config", "--type=merge", "-p", entries])
+        .await;
+    let managers = c
+        .ok(&[
+            "get",
+            "cm",
+            "app-config",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
+        .await;
+    assert_eq!(managers.trim(), "someone-else");
+    c.ok(&[
+        "patch",
+        "cm",
+        "app-config",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/metadata/managedFields","value":[{}]}]"#,
+    ])
+    .await;
+    let managers = c
+        .ok(&[
+            "get",
+            "cm",
+            "app-config",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields}",
+        ])
+        .await;
+    assert_eq!(managers.trim(), "");
+}

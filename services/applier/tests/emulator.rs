@@ -160,7 +160,6 @@ async fn immutable_selector_change_recreates_the_object_with_force() {
 }
 
 #[tokio::test]
-#[ignore = "kube-emulator ignores managedFields written by a patch (real API servers honour them); run with KUBECONFIG and --ignored"]
 async fn takeover_from_the_kustomize_controller_manager_removes_fields_flux_applied() {
     let c = cluster().await;
     let ns = unique("takeover");

@@ -276,6 +276,7 @@ fn prepare_new(state: &mut State, t: &Target, obj: &mut Value) -> Result<(), Api
         crd::prune_and_default(def, obj);
     } else {
         patch::prune_builtin(&state.merge_schema.clone(), def, obj);
+        defaults::fold_secret_string_data(def, obj)?;
         defaults::apply(def, obj, None, state);
     }
     if crd::is_crd(def) {
@@ -440,6 +441,7 @@ pub(super) fn finish_update(
             crd::prune_and_default(def, &mut new);
         } else {
             patch::prune_builtin(&state.merge_schema.clone(), def, &mut new);
+            defaults::fold_secret_string_data(def, &mut new)?;
             defaults::apply(def, &mut new, Some(old), state);
         }
         if crd::is_crd(def) {
