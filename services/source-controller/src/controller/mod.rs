@@ -2,11 +2,10 @@
 //! messages on the work queue; every replica pulls from one durable consumer, takes a lease on
 //! the object, reconciles, and acks only when status is written.
 
-mod schedule;
 mod triggers;
 mod worker;
 
-pub use schedule::{Schedule, Trigger};
+pub use ferry_schedule::{Observed, Schedule, Trigger};
 pub use triggers::{TRACEPARENT_ANNOTATION, WORK_KIND, publish_request, request_id};
 pub use worker::{LEASE_TTL, handle};
 

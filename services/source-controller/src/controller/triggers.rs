@@ -2,10 +2,10 @@
 //! `requestedAt` token at once, and at every interval slot. Every replica publishes; the
 //! message ids make JetStream keep one copy of each.
 
-use super::schedule::{Observed, Schedule, Trigger};
 use crate::reconcile::REQUESTED_AT;
 use ferry_bus::{PublishOptions, Publisher, topology};
 use ferry_proto::events::v1::{ObjectRef, ReconcileRequest};
+use ferry_schedule::{Observed, Schedule, Trigger};
 use flux_api::source::GitRepository;
 use futures::StreamExt;
 use kube::runtime::{WatchStreamExt, watcher};

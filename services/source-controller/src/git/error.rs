@@ -53,7 +53,7 @@ pub enum GitError {
         message: String,
     },
     /// The tree exceeds the configured limits.
-    #[error("repository tree exceeds the limit of {limit} {what}")]
+    #[error("repository tree exceeds the limit of {limit} {what} (--max-{what})")]
     TooLarge {
         /// `files` or `bytes`.
         what: &'static str,

@@ -97,10 +97,14 @@ fn fetch_blocking(
 }
 
 fn classify(url: &str, err: GitError) -> ReconcileError {
-    let message = format!("unable to fetch '{url}': {err}");
-    match err {
-        GitError::Authentication { .. } => ReconcileError::Authentication(message),
+    // Ref and semver errors already name their field; remote errors name spec.url.
+    let remote = || format!("unable to fetch '{url}' (spec.url): {err}");
+    match &err {
+        GitError::Authentication { .. } => ReconcileError::Authentication(remote()),
         GitError::InvalidUrl { .. } => ReconcileError::InvalidSpec(format!("spec.url: {err}")),
-        _ => ReconcileError::GitOperation(message),
+        GitError::RefNotFound(_) | GitError::Semver(_) => {
+            ReconcileError::GitOperation(err.to_string())
+        }
+        _ => ReconcileError::GitOperation(remote()),
     }
 }

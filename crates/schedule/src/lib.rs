@@ -1,4 +1,4 @@
-//! Decides when an object needs a reconcile: a new generation, a new `requestedAt` token, or
+//! Decides when a watched object needs a reconcile: a new generation, a new `requestedAt` token, or
 //! the next interval slot. Pure bookkeeping, so every replica reaches the same decisions and
 //! the message ids it derives de-duplicate on the work stream.
 
