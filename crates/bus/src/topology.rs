@@ -51,6 +51,8 @@ pub const LEASES_BUCKET: &str = "ferry-leases";
 pub const JOURNEYS_BUCKET: &str = "ferry-journeys";
 /// KV bucket: the recent artifacts of each source (newest first), for serving and GC.
 pub const ARTIFACT_INDEX_BUCKET: &str = "ferry-artifact-index";
+/// KV bucket: the scanned tags of each ImageRepository (key `<namespace>.<name>`).
+pub const IMAGE_TAGS_BUCKET: &str = "ferry-image-tags";
 /// Object store of source artifacts (tar.gz), keyed by `sha256:<hex>` digest.
 pub const ARTIFACTS_STORE: &str = "ferry-artifacts";
 /// Object store of rendered multi-document YAML, keyed by render digest.
@@ -404,6 +406,14 @@ pub fn ferry() -> Topology {
             KvSpec {
                 bucket: ARTIFACT_INDEX_BUCKET.into(),
                 description: "per source: the last N artifacts (path, digest, revision)".into(),
+                history: 1,
+                max_age: Duration::ZERO,
+                storage: Storage::File,
+                replicas: 1,
+            },
+            KvSpec {
+                bucket: IMAGE_TAGS_BUCKET.into(),
+                description: "per ImageRepository: the tags of its last scan (gzip)".into(),
                 history: 1,
                 max_age: Duration::ZERO,
                 storage: Storage::File,

@@ -4,8 +4,14 @@
 //! - [`policy`]: ImagePolicy evaluation (semver, alphabetical, numerical, filterTags).
 //! - [`setters`]: `$imagepolicy` marker edits on YAML text, byte for byte elsewhere.
 //! - [`automation`]: clone, update, commit and push with the `git` CLI, retrying lost races.
+//! - [`tags`]: the scanned tags of every ImageRepository in NATS KV.
+//! - [`reconcile`]: the ImageRepository, ImagePolicy and ImageUpdateAutomation reconcilers.
+//! - [`controller`]: the work loop (watch, schedule, work queue, leases) around them.
 
 pub mod automation;
+pub mod controller;
 pub mod policy;
+pub mod reconcile;
 pub mod registry;
 pub mod setters;
+pub mod tags;
