@@ -24,10 +24,11 @@ conformance:
     cargo build -q -p ferry-cli --locked
     scripts/conformance.sh --strict
 
-# Start NATS, the Kubernetes API emulator (or use $KUBECONFIG) and every service; Ctrl-C stops all.
+# The embedded default: NATS, the API emulator (or $KUBECONFIG), Git, a registry and every
+# service; walks through sync, a commit, drift and an image update; Ctrl-C stops all.
 demo: deps
     cargo build --workspace --bins --locked
-    scripts/demo.sh
+    target/debug/ferry-demo
 
 # Regenerate deploy/crds from the Flux API types.
 crds:
@@ -36,3 +37,9 @@ crds:
 # Format the code.
 fmt:
     cargo fmt --all
+
+# Benchmarks: source-controller fetch+artifact vs `git clone --depth 1`, push-to-event latency
+# with a webhook, peak memory (results and machine notes in BENCHMARKS.md; ~2-5 minutes).
+bench: deps
+    cargo build --release --locked -p source-controller -p ferry-bench
+    target/release/ferry-bench

@@ -6,6 +6,7 @@
 //! - [`git_repo::GitRepoBuilder`]: bare repositories with commits, tags and branches.
 //! - [`registry::Registry`]: Debian's `docker-registry`, optional htpasswd auth, plus
 //!   [`registry::push_image`] and [`registry::list_tags`].
+//! - [`sshd::Sshd`]: Debian's OpenSSH server serving bare repositories to `git-upload-pack`.
 //! - [`cluster::KubeTarget`]: the cluster in `KUBECONFIG`, or the Kubernetes API emulator.
 //! - [`otlp::OtlpCollector`]: an in-process OTLP/gRPC collector recording spans.
 //!
@@ -23,6 +24,7 @@ pub mod ports;
 pub mod process;
 pub mod registry;
 pub mod service;
+pub mod sshd;
 pub mod wait;
 
 pub use error::{HarnessError, Result};

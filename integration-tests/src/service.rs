@@ -27,11 +27,14 @@ pub const NOT_READY_WATCH: Duration = Duration::from_secs(4);
 /// The service binary next to this test's executable (`target/<profile>/<name>`).
 pub fn service_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("path of the test executable");
-    // target/<profile>/deps/services-<hash> -> target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable lives in target/<profile>/deps");
+    // A test runs from target/<profile>/deps/, a harness binary (the demo) from
+    // target/<profile>/; the services live in target/<profile>/ either way.
+    let exe_dir = exe.parent().expect("executable has a directory");
+    let dir = if exe_dir.ends_with("deps") {
+        exe_dir.parent().unwrap_or(exe_dir)
+    } else {
+        exe_dir
+    };
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -102,15 +105,26 @@ impl RunningService {
         Self::spawn(name, nats_url, kubeconfig, &[], env).await
     }
 
-    async fn spawn(
+    /// Starts `name` with extra arguments and environment variables.
+    pub async fn spawn(
         name: &'static str,
         nats_url: &str,
         kubeconfig: &Path,
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::spawn_command(name, service_command(name), nats_url, kubeconfig, args, env).await
+    }
+
+    async fn spawn_command(
+        name: &'static str,
+        mut command: Command,
+        nats_url: &str,
+        kubeconfig: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         install_crypto();
-        let mut command = service_command(name);
         command
             .envs(env.iter().copied())
             .args(["--admin-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
@@ -300,6 +314,31 @@ impl RunningService {
         args: &[&str],
     ) -> Self {
         Self::spawn(name, nats_url, kubeconfig, args, &[]).await
+    }
+
+    /// Starts the service binary at `binary` (e.g. a release build, for benchmarks) like
+    /// [`RunningService::start_with_args`].
+    pub async fn start_binary_with_args(
+        name: &'static str,
+        binary: &Path,
+        nats_url: &str,
+        kubeconfig: &Path,
+        args: &[&str],
+    ) -> Self {
+        let mut command = Command::new(binary);
+        command
+            .env_clear()
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        Self::spawn_command(name, command, nats_url, kubeconfig, args, &[]).await
+    }
+
+    /// The process id, while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Waits until a log line contains `needle`; returns that line.
