@@ -101,6 +101,9 @@ impl KubeTarget {
             "gitrepositories.source.toolkit.fluxcd.io",
             "kustomizations.kustomize.toolkit.fluxcd.io",
             "receivers.notification.toolkit.fluxcd.io",
+            "imagerepositories.image.toolkit.fluxcd.io",
+            "imagepolicies.image.toolkit.fluxcd.io",
+            "imageupdateautomations.image.toolkit.fluxcd.io",
         ] {
             self.kubectl(&[
                 "wait",

@@ -637,3 +637,176 @@ async fn trace_prints_the_recorded_journey_or_says_there_is_none_with_the_trace_
     })
     .await
 }
+
+/// A stand-in for the applier's `ApplyService`: `apps` has drifted, `clean` has not, anything
+/// else is not found.
+struct FakeApplier;
+
+#[tonic::async_trait]
+impl ferry_proto::apply::v1::apply_service_server::ApplyService for FakeApplier {
+    async fn diff(
+        &self,
+        request: tonic::Request<ferry_proto::apply::v1::DiffRequest>,
+    ) -> std::result::Result<tonic::Response<ferry_proto::apply::v1::DiffResponse>, tonic::Status>
+    {
+        use ferry_proto::apply::v1::{DiffResponse, ObjectDiff};
+        let r = request.into_inner();
+        let unchanged = ObjectDiff {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            namespace: "prod".into(),
+            name: "web".into(),
+            action: "unchanged".into(),
+            ..Default::default()
+        };
+        let objects = match r.name.as_str() {
+            "apps" => vec![
+                unchanged,
+                ObjectDiff {
+                    api_version: "apps/v1".into(),
+                    kind: "Deployment".into(),
+                    namespace: "prod".into(),
+                    name: "web".into(),
+                    action: "configured".into(),
+                    unified_diff:
+                        "--- live\n+++ desired\n@@ -1 +1 @@\n-replicas: 1\n+replicas: 3\n".into(),
+                    ..Default::default()
+                },
+            ],
+            "clean" => vec![unchanged],
+            other => {
+                return Err(tonic::Status::not_found(format!(
+                    "Kustomization {}/{other} not found",
+                    r.namespace
+                )));
+            }
+        };
+        Ok(tonic::Response::new(DiffResponse {
+            revision: "main@sha1:feedface".into(),
+            objects,
+        }))
+    }
+
+    async fn plan(
+        &self,
+        request: tonic::Request<ferry_proto::apply::v1::DiffRequest>,
+    ) -> std::result::Result<tonic::Response<ferry_proto::apply::v1::DiffResponse>, tonic::Status>
+    {
+        self.diff(request).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_prints_drift_and_exits_1_and_exits_0_when_in_sync() -> Result<()> {
+    bounded(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = format!("http://{}", listener.local_addr()?);
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(
+                    ferry_proto::apply::v1::apply_service_server::ApplyServiceServer::new(
+                        FakeApplier,
+                    ),
+                )
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let diff = |name: &'static str| {
+            let addr = addr.clone();
+            async move {
+                let out = tokio::process::Command::new(service_binary("ferry"))
+                    .env_clear()
+                    .args(["diff", "kustomization", name, "--applier-addr", &addr])
+                    .output()
+                    .await?;
+                Ok::<Run, anyhow::Error>(out.into())
+            }
+        };
+        let r = diff("apps").await?;
+        ensure!(r.code == Some(1), "differences exit 1: {r}");
+        ensure!(
+            r.stdout.starts_with("► Deployment/prod/web drifted\n"),
+            "{r}"
+        );
+        ensure!(r.stdout.contains("+replicas: 3"), "{r}");
+        ensure!(
+            !r.stdout.contains("Service/prod/web"),
+            "unchanged objects are not listed: {r}"
+        );
+
+        let r = diff("clean").await?;
+        ensure!(r.code == Some(0), "{r}");
+        ensure!(
+            r.stderr
+                .contains("✔ no changes (revision main@sha1:feedface)"),
+            "{r}"
+        );
+
+        let r = diff("x").await?;
+        ensure!(r.code == Some(1), "{r}");
+        ensure!(
+            r.stderr
+                .contains("✗ kustomization 'x' not found in namespace 'flux-system'"),
+            "{r}"
+        );
+        server.abort();
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_prints_one_line_per_event_for_the_selected_object() -> Result<()> {
+    use ferry_proto::events::v1::{ApplyResult, ObjectRef};
+    use prost::Message as _;
+    use tokio::io::{AsyncBufReadExt as _, BufReader};
+    bounded(async {
+        let nats = NatsServer::start().await?;
+        let url = nats.url();
+        let mut child = tokio::process::Command::new(service_binary("ferry"))
+            .env_clear()
+            .args(["events", "--nats-url", &url, "--for", "Kustomization/apps", "--count", "1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        // Wait until it follows, then publish one event about another object and one about apps.
+        let mut stderr = BufReader::new(child.stderr.take().context("stderr")?).lines();
+        while let Some(line) = stderr.next_line().await? {
+            if line.contains("following ferry.events.>") {
+                break;
+            }
+        }
+        let client = nats.connect().await?;
+        let event = |name: &str, created: i64| ApplyResult {
+            kustomization: Some(ObjectRef {
+                api_version: "kustomize.toolkit.fluxcd.io/v1".into(),
+                kind: "Kustomization".into(),
+                namespace: NS.into(),
+                name: name.into(),
+                uid: "u".into(),
+            }),
+            revision: "main@sha1:feedface".into(),
+            success: true,
+            created,
+            ..Default::default()
+        };
+        client
+            .publish("ferry.events.apply.result", event("other", 9).encode_to_vec().into())
+            .await?;
+        client
+            .publish("ferry.events.apply.result", event("apps", 2).encode_to_vec().into())
+            .await?;
+        client.flush().await?;
+        let out = child.wait_with_output().await?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        ensure!(out.status.success(), "{stdout}");
+        let lines: Vec<&str> = stdout.lines().collect();
+        ensure!(lines.len() == 1, "{stdout}");
+        ensure!(
+            lines[0].contains("Kustomization/flux-system/apps  apply.result  applied revision 'main@sha1:feedface': 2 created"),
+            "{stdout}"
+        );
+        Ok(())
+    })
+    .await
+}

@@ -234,10 +234,16 @@ async fn run_steps<R: RenderSource>(
     check_supported(ks)?;
     dependencies::check(ks, &ctx.kube).await?;
 
-    let rendered = ctx.renders.render(ks).await.map_err(|e| match e {
-        RenderError::Build(m) => ReconcileError::Build(m),
-        RenderError::NotReady(m) | RenderError::Artifact(m) => ReconcileError::Artifact(m),
-    })?;
+    let rendered = match ctx.renders.render(ks).await {
+        Ok(rendered) => rendered,
+        Err(e) => {
+            progress.revision = ctx.renders.failed_revision(ks).await;
+            return Err(match e {
+                RenderError::Build(m) => ReconcileError::Build(m),
+                RenderError::NotReady(m) | RenderError::Artifact(m) => ReconcileError::Artifact(m),
+            });
+        }
+    };
     let revision = rendered.revision.clone();
     progress.revision = Some(revision.clone());
     let mut objects =

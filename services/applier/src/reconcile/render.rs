@@ -42,6 +42,12 @@ pub trait RenderSource: Send + Sync {
         &self,
         ks: &Kustomization,
     ) -> impl Future<Output = Result<Rendered, RenderError>> + Send;
+
+    /// The source revision a failed render was attempted at, when known (status
+    /// `lastAttemptedRevision` after a build failure, as Flux writes it).
+    fn failed_revision(&self, _ks: &Kustomization) -> impl Future<Output = Option<String>> + Send {
+        async { None }
+    }
 }
 
 type Key = (String, String);
@@ -82,8 +88,15 @@ impl RenderSource for MemoryRenders {
 /// Where the latest render of each Kustomization is, as announced by the renderer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Latest {
-    Ready { revision: String, key: String },
-    Failed { reason: String, message: String },
+    Ready {
+        revision: String,
+        key: String,
+    },
+    Failed {
+        revision: String,
+        reason: String,
+        message: String,
+    },
 }
 
 /// Renders in the NATS object store `ferry-renders`, found through the `RenderReady` (and
@@ -122,6 +135,7 @@ impl ObjectStoreRenders {
             self.latest.write().await.insert(
                 (ks.namespace.clone(), ks.name.clone()),
                 Latest::Failed {
+                    revision: event.source_revision.clone(),
                     reason: event.reason.clone(),
                     message: event.message.clone(),
                 },
@@ -130,7 +144,43 @@ impl ObjectStoreRenders {
     }
 }
 
+impl ObjectStoreRenders {
+    /// The source revision of the render recorded for `namespace/name`, when one is ready.
+    pub async fn ready_revision(&self, namespace: &str, name: &str) -> Option<String> {
+        match self
+            .latest
+            .read()
+            .await
+            .get(&(namespace.to_owned(), name.to_owned()))
+        {
+            Some(Latest::Ready { revision, .. }) => Some(revision.clone()),
+            _ => None,
+        }
+    }
+
+    /// Moves the ready render of `namespace/name` from revision `from` to `to` without a new
+    /// render: the change between them touched nothing the Kustomization reads. Returns false
+    /// (and changes nothing) when the recorded render is not a ready one at `from`.
+    pub async fn advance(&self, namespace: &str, name: &str, from: &str, to: &str) -> bool {
+        let mut latest = self.latest.write().await;
+        match latest.get_mut(&(namespace.to_owned(), name.to_owned())) {
+            Some(Latest::Ready { revision, .. }) if revision == from => {
+                *revision = to.to_owned();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
 impl RenderSource for ObjectStoreRenders {
+    async fn failed_revision(&self, ks: &Kustomization) -> Option<String> {
+        match self.latest.read().await.get(&key_of(ks)) {
+            Some(Latest::Failed { revision, .. }) if !revision.is_empty() => Some(revision.clone()),
+            _ => None,
+        }
+    }
+
     async fn render(&self, ks: &Kustomization) -> Result<Rendered, RenderError> {
         let key = key_of(ks);
         let latest = self.latest.read().await.get(&key).cloned();
@@ -141,7 +191,9 @@ impl RenderSource for ObjectStoreRenders {
                     key.0, key.1
                 )));
             }
-            Some(Latest::Failed { reason, message }) => {
+            Some(Latest::Failed {
+                reason, message, ..
+            }) => {
                 return Err(if reason == flux_api::conditions::reasons::BUILD_FAILED {
                     RenderError::Build(message)
                 } else {
