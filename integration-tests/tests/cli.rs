@@ -568,6 +568,14 @@ async fn bootstrap_installs_ferry_and_creates_the_self_managing_sync_objects() -
         let ks: Value = serde_json::from_str(&ks)?;
         ensure!(ks["spec"]["path"] == "./clusters/prod", "{ks}");
         ensure!(ks["spec"]["sourceRef"]["name"] == "ferry-system", "{ks}");
+
+        let r = run(&kube, &["version"]).await?;
+        ensure!(r.code == Some(0), "{r}");
+        ensure!(r.stdout.starts_with("ferry: v"), "{r}");
+        ensure!(
+            r.stdout.contains("applier: v0.1.0"),
+            "server-side versions: {r}"
+        );
         Ok(())
     })
     .await
@@ -805,6 +813,61 @@ async fn events_prints_one_line_per_event_for_the_selected_object() -> Result<()
         ensure!(
             lines[0].contains("Kustomization/flux-system/apps  apply.result  applied revision 'main@sha1:feedface': 2 created"),
             "{stdout}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+/// Plays a controller: waits for `requestedAt` on `resource`, then writes it back as handled
+/// with a Ready=True status (`extra` merged in).
+async fn handle_request(kube: &KubeTarget, resource: &str, mut extra: Value) -> Result<()> {
+    let requested = loop {
+        let obj = get_json(kube, resource).await?;
+        if let Some(at) = obj["metadata"]["annotations"]["reconcile.fluxcd.io/requestedAt"].as_str()
+            && obj["status"]["lastHandledReconcileAt"].as_str() != Some(at)
+        {
+            break at.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    extra["lastHandledReconcileAt"] = Value::String(requested);
+    extra["conditions"] = ready("done");
+    patch_status(kube, resource, extra).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_kustomization_with_source_reconciles_the_source_first_and_prints_the_applied_revision()
+-> Result<()> {
+    bounded(async {
+        let kube = cluster().await?;
+        git_repository(&kube, "podinfo").await?;
+        kustomization(&kube, "apps").await?;
+        let child = ferry(
+            &kube,
+            &["reconcile", "kustomization", "apps", "--with-source", "--timeout", "30s"],
+        )
+        .spawn()?;
+        handle_request(
+            &kube,
+            "gitrepository/podinfo",
+            serde_json::json!({"artifact": {"revision": "main@sha1:cafe", "path": "x",
+                "url": "http://x/x", "digest": "sha256:00", "lastUpdateTime": "2026-01-01T00:00:00Z"}}),
+        )
+        .await?;
+        handle_request(
+            &kube,
+            "kustomization/apps",
+            serde_json::json!({"lastAppliedRevision": "main@sha1:cafe"}),
+        )
+        .await?;
+        let r: Run = child.wait_with_output().await?.into();
+        ensure!(r.code == Some(0), "{r}");
+        let fetched = r.stderr.find("✔ fetched revision main@sha1:cafe");
+        let applied = r.stderr.find("✔ applied revision main@sha1:cafe");
+        ensure!(
+            fetched.is_some() && applied.is_some() && fetched < applied,
+            "source first, then the Kustomization: {r}"
         );
         Ok(())
     })

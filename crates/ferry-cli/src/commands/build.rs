@@ -15,6 +15,9 @@ pub struct BuildArgs {
     /// Directory nothing may be read outside of (default: the file system root).
     #[arg(long = "root")]
     pub root: Option<PathBuf>,
+    /// Build this many times in-process and report builds per second on stderr (benchmarks).
+    #[arg(long = "repeat", hide = true, default_value_t = 1)]
+    pub repeat: u32,
     /// The kustomization directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
@@ -30,7 +33,21 @@ pub fn run(args: &BuildArgs) -> Result<(), String> {
         load_restrictor: restrictor,
         ..Options::default()
     };
-    let out = build_yaml(&fs, &dir, &opts).map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let mut out = build_yaml(&fs, &dir, &opts).map_err(|e| e.to_string())?;
+    if args.repeat > 1 {
+        for _ in 1..args.repeat {
+            out = build_yaml(&fs, &dir, &opts).map_err(|e| e.to_string())?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{} builds in {:.3} s: {:.1} builds/s ({:.2} ms per build)",
+            args.repeat,
+            secs,
+            f64::from(args.repeat) / secs,
+            secs * 1000.0 / f64::from(args.repeat)
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(out.as_bytes())
