@@ -905,3 +905,30 @@ fn applier_giving_up_a_shared_field_leaves_value_and_other_owner() {
         json!({})
     );
 }
+
+#[test]
+fn dropping_the_last_label_keeps_metadata_and_the_labels_others_set() {
+    let with_label = json!({
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "ferry-x", "labels": {"a": "b"}}
+    });
+    let first = apply(None, &with_label, "kubectl", false, &[], T0).expect("first apply");
+    let mut live = first.object.clone();
+    live["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!("ferry-x");
+    let without = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ferry-x"}});
+    let second = apply(
+        Some(&live),
+        &without,
+        "kubectl",
+        false,
+        &first.managed_fields,
+        T1,
+    )
+    .expect("second apply");
+    assert_eq!(second.object["metadata"]["name"], "ferry-x");
+    assert_eq!(
+        second.object["metadata"]["labels"],
+        json!({"kubernetes.io/metadata.name": "ferry-x"}),
+        "only the label the manager dropped goes"
+    );
+}

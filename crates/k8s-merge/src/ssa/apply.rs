@@ -142,10 +142,21 @@ pub fn apply_with(
             owned = owned.union(&m.set);
         }
         let last = typed::ensure_named_fields_are_members(&last_set, ty);
-        let owned = typed::ensure_named_fields_are_members(&owned, ty);
-        let to_remove = last.difference(&owned);
+        let owned_members = typed::ensure_named_fields_are_members(&owned, ty);
+        let to_remove = last.difference(&owned_members);
         if !to_remove.is_empty() {
-            merged = typed::remove_items(&merged, &to_remove, ty);
+            let pruned = typed::remove_items(&merged, &to_remove, ty);
+            // structured-merge-diff's addBackDanglingItems: of what pruning took away, only the
+            // fields this manager really had go; a struct field such as `metadata`, made a
+            // member only so pruning can reach into it, keeps what nobody applied (its name,
+            // labels set by others) and every ancestor of a field someone still owns.
+            let before = typed::to_field_set(&merged, ty, false).unwrap_or_default();
+            let after = typed::to_field_set(&pruned, ty, false).unwrap_or_default();
+            let really = before
+                .difference(&after)
+                .intersection(&last_set)
+                .difference(&ancestors_of(&owned));
+            merged = typed::remove_items(&merged, &really, ty);
         }
     }
 
@@ -203,4 +214,17 @@ pub fn apply_with(
         managed_fields,
         changed,
     })
+}
+
+/// Every proper prefix of a path in `set`, as members: the containers that must stay because
+/// something inside them is still owned.
+fn ancestors_of(set: &FieldSet) -> FieldSet {
+    let mut out = FieldSet::new();
+    for path in set.paths() {
+        let elements = &path.0;
+        for end in 1..elements.len() {
+            out.insert(&elements[..end]);
+        }
+    }
+    out
 }
