@@ -41,5 +41,6 @@ fmt:
 # Benchmarks: source-controller fetch+artifact vs `git clone --depth 1`, push-to-event latency
 # with a webhook, peak memory (results and machine notes in BENCHMARKS.md; ~2-5 minutes).
 bench: deps
-    cargo build --release --locked -p source-controller -p ferry-bench
+    cargo build --release --locked -p source-controller -p ferry-bench -p ferry-cli
     target/release/ferry-bench
+    scripts/bench-kustomize.sh
