@@ -44,3 +44,4 @@ bench: deps
     cargo build --release --locked -p source-controller -p ferry-bench -p ferry-cli
     target/release/ferry-bench
     scripts/bench-kustomize.sh
+    scripts/bench-applier.sh
