@@ -16,8 +16,8 @@ test: deps
     cargo fmt --all --check
     cargo clippy --workspace --all-targets --locked -- -D warnings
     cargo build --workspace --bins --locked
-    cargo nextest run --workspace --locked --no-fail-fast
     scripts/conformance.sh
+    cargo nextest run --workspace --locked --no-fail-fast
 
 # The kustomize conformance corpus against `ferry build`; fails on any failing case.
 conformance:
