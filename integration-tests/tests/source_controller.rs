@@ -405,3 +405,63 @@ async fn wrong_password_gives_ready_false_with_authentication_failed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_failure_and_unsupported_fields_are_clear_errors_naming_the_field() {
+    let stack = stack(Auth::None).await;
+    let mut repo = GitRepoBuilder::create(stack.git.root(), "app.git")
+        .await
+        .expect("repo");
+    repo.commit_files(&[("app.yaml", "a: 1\n")], "first")
+        .await
+        .expect("commit");
+    repo.push().await.expect("push");
+
+    // https:// against a plain-HTTP server: the TLS handshake fails.
+    let https = stack
+        .git
+        .url_for("app.git")
+        .replacen("http://", "https://", 1);
+    apply(&stack.kube, &git_repository("tls", &https, "")).await;
+    let obj = wait_for_repo(&stack, "tls", |o| {
+        condition(o, "Ready").is_some_and(|c| c["status"] == "False")
+    })
+    .await;
+    let ready = condition(&obj, "Ready").expect("Ready");
+    assert_eq!(ready["reason"], "GitOperationFailed", "{ready}");
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("spec.url"),
+        "{ready}"
+    );
+
+    // A Flux field Ferry does not implement stalls the object instead of being ignored.
+    apply(
+        &stack.kube,
+        &git_repository(
+            "submodules",
+            &stack.git.url_for("app.git"),
+            "  recurseSubmodules: true\n",
+        ),
+    )
+    .await;
+    let obj = wait_for_repo(&stack, "submodules", |o| {
+        condition(o, "Stalled").is_some_and(|c| c["status"] == "True")
+    })
+    .await;
+    let stalled = condition(&obj, "Stalled").expect("Stalled");
+    assert_eq!(stalled["reason"], "UnsupportedFeature", "{stalled}");
+    assert!(
+        stalled["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("spec.recurseSubmodules"),
+        "{stalled}"
+    );
+    assert!(
+        obj["status"]["artifact"].is_null(),
+        "no artifact that ignores the field"
+    );
+}

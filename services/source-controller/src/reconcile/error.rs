@@ -2,6 +2,9 @@
 
 use flux_api::conditions::{reasons, types};
 
+/// Ferry's reason for a spec field it does not implement yet (Flux has no such reason).
+pub const UNSUPPORTED_FEATURE: &str = "UnsupportedFeature";
+
 /// A failed step. [`ReconcileError::reason`] and [`ReconcileError::condition`] give what Flux
 /// writes; [`ReconcileError::is_stalling`] says whether retrying can help.
 #[derive(Debug, thiserror::Error)]
@@ -9,6 +12,9 @@ pub enum ReconcileError {
     /// The spec breaks a rule the CRD cannot express.
     #[error("invalid spec: {0}")]
     InvalidSpec(String),
+    /// The spec asks for a Flux feature Ferry does not implement yet.
+    #[error("{0}")]
+    Unsupported(String),
     /// The secret in `spec.secretRef` is missing or malformed.
     #[error("{0}")]
     Secret(String),
@@ -39,7 +45,7 @@ impl ReconcileError {
     /// The abnormal condition this failure sets.
     pub fn condition(&self) -> &'static str {
         match self {
-            ReconcileError::InvalidSpec(_) => types::STALLED,
+            ReconcileError::InvalidSpec(_) | ReconcileError::Unsupported(_) => types::STALLED,
             ReconcileError::Secret(_)
             | ReconcileError::Authentication(_)
             | ReconcileError::GitOperation(_)
@@ -55,6 +61,7 @@ impl ReconcileError {
     pub fn reason(&self) -> &'static str {
         match self {
             ReconcileError::InvalidSpec(_) => reasons::URL_INVALID,
+            ReconcileError::Unsupported(_) => UNSUPPORTED_FEATURE,
             ReconcileError::Secret(_) | ReconcileError::Authentication(_) => {
                 reasons::AUTHENTICATION_FAILED
             }
@@ -71,7 +78,10 @@ impl ReconcileError {
 
     /// True for misconfiguration that no retry fixes (Flux: Stalled, no retry storm).
     pub fn is_stalling(&self) -> bool {
-        matches!(self, ReconcileError::InvalidSpec(_))
+        matches!(
+            self,
+            ReconcileError::InvalidSpec(_) | ReconcileError::Unsupported(_)
+        )
     }
 
     /// True when the remote refused our credentials: retry only at the interval, never faster.

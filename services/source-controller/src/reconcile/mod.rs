@@ -58,6 +58,7 @@ pub async fn reconcile(obj: &GitRepository, ctx: &Context) -> Result<Outcome, Re
 /// The steps in Flux's order; the first error stops the pipeline.
 async fn run_steps(obj: &GitRepository, ctx: &Context) -> Result<artifact::Stored, ReconcileError> {
     validate(obj)?;
+    refuse_unsupported(obj)?;
     let creds = credentials::load(obj, ctx).await?;
     let fetched = source::reconcile_source(obj, ctx, &creds).await?;
     tracing::debug!(revision = %fetched.revision, cached = fetched.cached, "Resolved source.");
@@ -67,6 +68,41 @@ async fn run_steps(obj: &GitRepository, ctx: &Context) -> Result<artifact::Store
         notify::artifact_ready(obj, ctx, &fetched, &stored).await?;
     }
     Ok(stored)
+}
+
+/// Spec fields Ferry does not implement yet stall the object with a message naming the field,
+/// rather than producing an artifact that silently ignores them.
+fn refuse_unsupported(obj: &GitRepository) -> Result<(), ReconcileError> {
+    let spec = &obj.spec;
+    let unsupported = [
+        (
+            spec.recurse_submodules == Some(true),
+            "spec.recurseSubmodules: submodules",
+        ),
+        (
+            spec.sparse_checkout.as_ref().is_some_and(|s| !s.is_empty()),
+            "spec.sparseCheckout: sparse checkout",
+        ),
+        (
+            spec.verification.is_some(),
+            "spec.verify: commit and tag signature verification",
+        ),
+        (
+            spec.proxy_secret_ref.is_some(),
+            "spec.proxySecretRef: proxies",
+        ),
+        (
+            spec.provider
+                .is_some_and(|p| p != flux_api::source::GitProvider::Generic),
+            "spec.provider: cloud and GitHub App authentication",
+        ),
+    ];
+    match unsupported.iter().find(|(set, _)| *set) {
+        Some((_, what)) => Err(ReconcileError::Unsupported(format!(
+            "{what} are not supported by Ferry yet; remove the field to reconcile"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The CRD's rules, except that `spec.url` may also be `file://` or `git://`: gix speaks both,
