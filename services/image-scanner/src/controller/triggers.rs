@@ -3,16 +3,14 @@
 //! Every replica publishes; the message ids make JetStream keep one copy of each.
 
 use crate::reconcile::REQUESTED_AT;
-use ferry_bus::{PublishOptions, Publisher, topology};
-use ferry_proto::events::v1::{ObjectRef, ReconcileRequest};
-use ferry_schedule::{Observed, Schedule, Trigger};
+use ferry_bus::{Publisher, topology};
+use ferry_schedule::{Observed, Trigger};
+use ferry_triggers::{OnDelete, Target};
 use flux_api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation, ReflectionPolicy};
-use futures::StreamExt;
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The API version of every kind this service reconciles.
@@ -64,7 +62,17 @@ impl Kind {
 
     /// The work subject of this kind.
     pub fn subject(self) -> String {
-        topology::work_subject(topology::IMAGE_SCANNER, self.token())
+        self.target().subject()
+    }
+
+    /// Where this kind's reconcile requests go.
+    pub fn target(self) -> Target {
+        Target {
+            service: topology::IMAGE_SCANNER,
+            token: self.token(),
+            api_version: API_VERSION,
+            kind: self.name(),
+        }
     }
 }
 
@@ -115,59 +123,23 @@ impl Watched for ImageUpdateAutomation {
     }
 }
 
-/// Runs the watch of kind `K` until `shutdown`: the watch feeds the schedule, a one-second
-/// tick drains what is due.
+/// Runs the watch of kind `K` until `shutdown` (the shared loop in `ferry-triggers`); a
+/// deleted object gets one last reconcile that cleans up (an ImageRepository's stored tags).
 pub async fn run<K: Watched>(
     kube: kube::Client,
     publisher: Publisher,
     shutdown: CancellationToken,
 ) {
     let api: Api<K> = Api::all(kube);
-    let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
-    let mut schedule = Schedule::default();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {
-                for trigger in schedule.due(now_ms()) {
-                    publish_request(&publisher, K::KIND, &trigger).await;
-                }
-            }
-            event = events.next() => match event {
-                Some(Ok(event)) => on_event(&mut schedule, &publisher, event).await,
-                Some(Err(e)) => tracing::warn!(error = %e, kind = K::KIND.name(), "Watch failed; retrying."),
-                None => return,
-            },
-        }
-    }
-}
-
-async fn on_event<K: Watched>(
-    schedule: &mut Schedule,
-    publisher: &Publisher,
-    event: watcher::Event<K>,
-) {
-    match event {
-        watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
-            if let Some(trigger) = schedule.observe(observed(&obj), now_ms()) {
-                publish_request(publisher, K::KIND, &trigger).await;
-            }
-        }
-        watcher::Event::Delete(obj) => {
-            // One last reconcile cleans up (an ImageRepository's stored tags).
-            let mut seen = observed(&obj);
-            seen.generation = -1;
-            seen.suspended = false;
-            if let Some(trigger) = schedule.observe(seen, now_ms()) {
-                publish_request(publisher, K::KIND, &trigger).await;
-            }
-            schedule.forget(&obj.uid().unwrap_or_default());
-        }
-        watcher::Event::Init | watcher::Event::InitDone => {}
-    }
+    ferry_triggers::run(
+        api,
+        publisher,
+        K::KIND.target(),
+        observed::<K>,
+        OnDelete::ReconcileOnce,
+        shutdown,
+    )
+    .await;
 }
 
 fn observed<K: Watched>(obj: &K) -> Observed {
@@ -185,23 +157,7 @@ fn observed<K: Watched>(obj: &K) -> Observed {
 
 /// Publishes a reconcile request; a failure is logged, the next trigger or interval retries.
 pub async fn publish_request(publisher: &Publisher, kind: Kind, trigger: &Trigger) {
-    let request = ReconcileRequest {
-        object: Some(ObjectRef {
-            api_version: API_VERSION.into(),
-            kind: kind.name().into(),
-            namespace: trigger.namespace.clone(),
-            name: trigger.name.clone(),
-            uid: trigger.uid.clone(),
-        }),
-        reason: trigger.reason.into(),
-        generation: trigger.generation,
-        requested_at: trigger.requested_at.clone().unwrap_or_default(),
-        triggered_at_unix_ms: i64::try_from(now_ms()).unwrap_or_default(),
-    };
-    let options = PublishOptions::with_id(trigger.message_id.clone());
-    if let Err(e) = publisher.publish(&kind.subject(), &request, options).await {
-        tracing::warn!(error = %e, name = %trigger.name, kind = kind.name(), "Could not publish a reconcile request.");
-    }
+    ferry_triggers::publish_request(publisher, &kind.target(), trigger).await;
 }
 
 /// Asks for a reconcile of `obj` because something upstream changed (new tags, a new latest
@@ -222,13 +178,6 @@ pub async fn request_upstream<K: Watched>(publisher: &Publisher, obj: &K, token:
         traceparent: None,
     };
     publish_request(publisher, K::KIND, &trigger).await;
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
