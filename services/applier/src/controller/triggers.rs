@@ -70,7 +70,7 @@ pub fn request(
         reason: reason.to_owned(),
         generation,
         requested_at: requested_at.unwrap_or_default().to_owned(),
-        triggered_at_unix_ms: i64::try_from(now_ms()).unwrap_or_default(),
+        triggered_at_unix_ms: i64::try_from(ferry_triggers::now_ms()).unwrap_or_default(),
     }
 }
 
@@ -85,8 +85,4 @@ pub async fn publish(publisher: &Publisher, request: &ReconcileRequest, message_
         let name = request.object.as_ref().map(|o| o.name.as_str());
         tracing::warn!(error = %e, name = ?name, "Could not publish a reconcile request.");
     }
-}
-
-fn now_ms() -> u64 {
-    ferry_triggers::now_ms()
 }

@@ -5,8 +5,7 @@
 mod triggers;
 mod worker;
 
-pub use ferry_schedule::{Observed, Schedule, Trigger};
-pub use triggers::{TRACEPARENT_ANNOTATION, WORK_KIND, publish_request, request_id};
+pub use triggers::{TRACEPARENT_ANNOTATION, WORK_KIND, publish_request};
 pub use worker::{LEASE_TTL, handle};
 
 use crate::reconcile;

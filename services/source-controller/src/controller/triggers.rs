@@ -51,11 +51,6 @@ fn observed(obj: &GitRepository) -> Observed {
     }
 }
 
-/// The message id of a trigger, exposed for tests and tools.
-pub fn request_id(trigger: &Trigger) -> &str {
-    &trigger.message_id
-}
-
 /// Publishes a reconcile request for a GitRepository.
 pub async fn publish_request(publisher: &Publisher, trigger: &Trigger) {
     ferry_triggers::publish_request(publisher, &TARGET, trigger).await;

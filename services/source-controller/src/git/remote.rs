@@ -63,11 +63,17 @@ fn with_prepared_fetch<T>(
     operation: &'static str,
     then: impl FnOnce(Prepare<'_>) -> Result<T, GitError>,
 ) -> Result<T, GitError> {
-    let ssh_dir = tempfile::tempdir().map_err(|e| GitError::Cache {
-        path: std::env::temp_dir().display().to_string(),
-        message: e.to_string(),
-    })?;
-    let repo = configured_repo(repo, creds, ssh_dir.path())?;
+    // Kept alive until the transport is done: it holds the SSH key and known hosts.
+    let ssh_dir = creds
+        .ssh
+        .is_some()
+        .then(tempfile::tempdir)
+        .transpose()
+        .map_err(|e| GitError::Cache {
+            path: std::env::temp_dir().display().to_string(),
+            message: e.to_string(),
+        })?;
+    let repo = configured_repo(repo, creds, ssh_dir.as_ref().map(|d| d.path()))?;
     let remote = repo
         .remote_at(url)
         .map_err(|e| GitError::InvalidUrl {
@@ -112,15 +118,19 @@ fn with_prepared_fetch<T>(
 fn configured_repo(
     repo: &gix::Repository,
     creds: &Credentials,
-    ssh_dir: &std::path::Path,
+    ssh_dir: Option<&std::path::Path>,
 ) -> Result<gix::Repository, GitError> {
-    let mut repo = repo.clone();
+    let Some(ssh_dir) = ssh_dir else {
+        return Ok(repo.clone());
+    };
     let ssh_command = creds.ssh_command(ssh_dir).map_err(|e| GitError::Cache {
         path: ssh_dir.display().to_string(),
         message: e.to_string(),
     })?;
+    let mut repo = repo.clone();
+    let path = repo.path().display().to_string();
     let config_err = |e: gix::Error| GitError::Cache {
-        path: repo_path_hint(),
+        path: path.clone(),
         message: format!("{e:#}"),
     };
     let mut config = repo.config_snapshot_mut();
@@ -131,10 +141,6 @@ fn configured_repo(
     }
     config.commit().map_err(config_err)?;
     Ok(repo)
-}
-
-fn repo_path_hint() -> String {
-    "git cache".to_string()
 }
 
 /// HTTP transport options: a bearer token header, an extra CA, and bounded connect/read time.
