@@ -120,13 +120,14 @@ async fn steps(
         revision: scan.revision.clone(),
         tags: scan.tags.clone(),
     };
-    ctx.tags
-        .put(&namespace, &name, &tags)
-        .await
-        .map_err(|e| Failure::retry(reasons::FAILURE, e.to_string(), RETRY))?;
-    // Policies re-evaluate when the tag set or the image name changed (their latestRef names
-    // the image); the token makes every replica's report of one change one message.
+    // An unchanged tag set is not written again; policies re-evaluate when the tag set or the
+    // image name changed (their latestRef names the image); the token makes every replica's
+    // report of one change one message.
     if stored.as_ref() != Some(&tags) {
+        ctx.tags
+            .put(&namespace, &name, &tags)
+            .await
+            .map_err(|e| Failure::retry(reasons::FAILURE, e.to_string(), RETRY))?;
         let token = short_hash(&format!("{}\n{}", tags.canonical_image_name, tags.revision));
         notify_policies(ctx, &namespace, &name, &token).await;
     }

@@ -74,5 +74,5 @@ pub fn reuse_key(kustomization: &str, inputs: &RenderInputs<'_>) -> String {
 
 /// `sha256:<hex>` of some bytes (the rendered YAML's digest).
 pub fn content_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    ferry_artifact::sha256_digest(bytes).to_string()
 }
