@@ -16,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::drift::{self, FieldChange};
 use crate::health::{WaitOutcome, WaitTarget, Waiter};
+use crate::live::LiveIndex;
 use crate::manifests::{Manifest, ObjMeta};
 use crate::order::{self, StageKind};
 
@@ -37,8 +38,10 @@ pub const RECONCILE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/reconcile";
 /// Managers whose field ownership moves to [`FIELD_MANAGER`] before every apply (prefix match,
 /// operation), as Flux's `ApplyCleanupOptions.FieldManagers`: `kubectl` client-side apply and
 /// edits, `before-first-apply`, and Flux's own `kustomize-controller` (so a cluster moves from
-/// Flux to Ferry without leaving fields owned by Flux behind).
+/// Flux to Ferry without leaving fields owned by Flux behind), and `ferry bootstrap`'s `ferry`
+/// (so the Kustomization that manages Ferry itself owns every field the install wrote).
 pub const TAKEOVER_MANAGERS: &[(&str, &str)] = &[
+    ("ferry", "Apply"),
     ("kubectl", "Apply"),
     ("kubectl", "Update"),
     ("before-first-apply", "Update"),
@@ -398,9 +401,11 @@ impl Applier {
     ) -> Result<ChangeSet, ApplyFailure> {
         let mut changes = ChangeSet::default();
         for stage in order::stages(objects) {
+            let live = LiveIndex::load(self, &stage.objects, opts).await;
+            let live = &live;
             let results: Vec<(usize, Result<ChangeSetEntry, ApplyError>)> =
                 futures::stream::iter(stage.objects.into_iter().enumerate())
-                    .map(|(i, m)| async move { (i, self.apply_one(m, opts).await) })
+                    .map(|(i, m)| async move { (i, self.apply_one(m, opts, live).await) })
                     .buffer_unordered(opts.concurrency.max(1))
                     .collect()
                     .await;
@@ -478,11 +483,13 @@ impl Applier {
     }
 
     /// Applies one object: owner labels, policy annotations, managed-fields takeover, forced
-    /// server-side apply, and recreate on an immutable-field error when allowed.
+    /// server-side apply, and recreate on an immutable-field error when allowed. The live object
+    /// comes from `live` when the stage listed it, else from a GET.
     pub async fn apply_one(
         &self,
         manifest: Manifest,
         opts: &ApplyOptions,
+        live: &LiveIndex,
     ) -> Result<ChangeSetEntry, ApplyError> {
         let policy = SsaPolicy::from_annotation(manifest.annotation(SSA_ANNOTATION));
         let skip = |meta: ObjMeta| ChangeSetEntry {
@@ -498,10 +505,13 @@ impl Applier {
         let (manifest, resolved) = self.prepare(manifest, opts).await?;
         let meta = manifest.meta.clone();
         let api = self.api_for(&resolved, &meta.namespace);
-        let mut live = api
-            .get_opt(&meta.name)
-            .await
-            .map_err(|e| ApplyError::api(&meta, "get", e))?;
+        let mut live = match live.lookup(&resolved, &meta.namespace, &meta.name) {
+            Some(obj) => Some(obj),
+            None => api
+                .get_opt(&meta.name)
+                .await
+                .map_err(|e| ApplyError::api(&meta, "get", e))?,
+        };
         if live.is_some() && policy == SsaPolicy::IfNotPresent {
             return Ok(skip(meta));
         }

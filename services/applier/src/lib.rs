@@ -9,6 +9,7 @@ pub mod expr;
 pub mod grpc;
 pub mod health;
 pub mod inventory;
+pub mod live;
 pub mod manifests;
 pub mod order;
 pub mod plan;

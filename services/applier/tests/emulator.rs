@@ -77,6 +77,44 @@ async fn crd_and_its_custom_resources_apply_in_one_bundle_and_a_reapply_is_uncha
 }
 
 #[tokio::test]
+async fn reapply_of_listed_objects_reports_only_the_one_another_manager_edited() {
+    let c = cluster().await;
+    let ns = unique("listed");
+    ensure_namespace(&c.client, &ns).await;
+    let bundle = ["a", "b", "c"]
+        .map(|n| configmap_yaml(&ns, n, "v1", ""))
+        .join("---\n");
+    let applier = Applier::new(c.client.clone());
+    let opts = options("listed", "flux-system");
+    let first = applier
+        .apply_all(parse(&bundle), &opts)
+        .await
+        .expect("apply");
+    assert_eq!(first.count(Action::Created), 3, "{first:?}");
+
+    edit_configmap(&c.client, &ns, "b", "edited").await;
+    let second = applier
+        .apply_all(parse(&bundle), &opts)
+        .await
+        .expect("re-apply");
+    let action = |name: &str| {
+        second
+            .entries
+            .iter()
+            .find(|e| e.meta.name == name)
+            .map(|e| e.action)
+    };
+    assert_eq!(action("a"), Some(Action::Unchanged), "{second:?}");
+    assert_eq!(action("b"), Some(Action::Configured), "{second:?}");
+    assert_eq!(action("c"), Some(Action::Unchanged), "{second:?}");
+    let b = configmap(&c.client, &ns, "b").await.expect("b exists");
+    assert_eq!(
+        b.data.unwrap_or_default().get("key").map(String::as_str),
+        Some("v1")
+    );
+}
+
+#[tokio::test]
 async fn objects_of_unknown_kinds_fail_with_the_object_named() {
     let c = cluster().await;
     let ns = unique("unknown");
