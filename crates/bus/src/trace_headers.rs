@@ -17,6 +17,9 @@ pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
 /// Header with the message's protobuf type name.
 pub const FERRY_TYPE: &str = "Ferry-Type";
+/// Annotation carrying a requester's W3C trace context on a Kubernetes object (the
+/// image-scanner writes it next to `requestedAt`), so the reconcile it asks for joins the trace.
+pub const TRACEPARENT_ANNOTATION: &str = "ferry.dev/traceparent";
 
 /// Writes propagation fields into a NATS header map; invalid names or values are skipped.
 pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);

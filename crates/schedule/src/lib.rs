@@ -54,6 +54,34 @@ struct Entry {
     last_slot: u64,
 }
 
+impl Trigger {
+    /// A trigger from outside the watch (a source moved, a retry fell due) with the caller's
+    /// de-duplicating message id.
+    pub fn external(observed: &Observed, reason: &'static str, message_id: String) -> Self {
+        Self {
+            namespace: observed.namespace.clone(),
+            name: observed.name.clone(),
+            uid: observed.uid.clone(),
+            generation: observed.generation,
+            reason,
+            requested_at: None,
+            message_id,
+            traceparent: None,
+        }
+    }
+
+    /// The retry of a failed reconcile, due after `delay`: the id names the time slot
+    /// (`<uid>/retry/<slot>`, slots of `delay` but at least a second), so replicas retrying the
+    /// same failure publish one message.
+    pub fn retry(observed: &Observed, delay: Duration, now_ms: u64) -> Self {
+        let slot_ms = u64::try_from(delay.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1000);
+        let id = format!("{}/retry/{}", observed.uid, now_ms / slot_ms);
+        Self::external(observed, "retry", id)
+    }
+}
+
 /// The objects a replica watches and when each is due.
 #[derive(Debug, Default)]
 pub struct Schedule {
@@ -158,6 +186,20 @@ mod tests {
             suspended: false,
             traceparent: None,
         }
+    }
+
+    #[test]
+    fn retries_of_one_failure_share_a_slot_across_replicas() {
+        let at = 3_600_000;
+        let a = Trigger::retry(&seen(1, None), Duration::from_secs(30), at);
+        let b = Trigger::retry(&seen(1, None), Duration::from_secs(30), at + 900);
+        assert_eq!(a.message_id, b.message_id);
+        assert_eq!(a.reason, "retry");
+        let fast = Trigger::retry(&seen(1, None), Duration::ZERO, at);
+        assert_eq!(
+            fast.message_id, "u1/retry/3600",
+            "slots are at least a second"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ use ferry_bus::{
 use ferry_proto::events::v1::{
     ArtifactReady, ObjectRef, ReconcileRequest, RenderFailed, RenderReady, RenderRequest,
 };
+use ferry_schedule::Trigger;
 use flux_api::conditions::reasons;
 use flux_api::kustomize::Kustomization;
 use kube::{Api, ResourceExt};
@@ -261,10 +262,9 @@ pub async fn on_artifact_ready(
                 // source's status may not show that revision yet, so a work-queue reconcile
                 // could ask for a render of the old one.
                 if reconcile_object(&shared, &ns, &name).await? != Outcome::Ack {
-                    let request =
-                        triggers::request(&ns, &name, &uid, generation, "upstream", None);
                     let id = upstream_request_id(&uid, generation, &artifact.digest);
-                    triggers::publish(&shared.publisher, &request, id).await;
+                    let trigger = Trigger::external(&triggers::observed(ks), "upstream", id);
+                    triggers::publish(&shared.publisher, &trigger).await;
                 }
             } else {
                 renders += 1;
@@ -527,44 +527,16 @@ fn schedule_retry(shared: &Arc<Shared>, ks: &Kustomization, error: &ReconcileErr
         return;
     }
     let delay = error.requeue_after(ks.spec.retry_interval(), shared.ctx.dependency_requeue);
-    let ns = ks.namespace().unwrap_or_default();
-    let name = ks.name_any();
-    let uid = ks.uid().unwrap_or_default();
-    let generation = ks.metadata.generation.unwrap_or_default();
+    let observed = triggers::observed(ks);
     let shutdown = shared.shutdown.clone();
     let publisher = shared.publisher.clone();
     shared.health.spawn(async move {
         tokio::select! {
             () = shutdown.cancelled() => {}
             () = tokio::time::sleep(delay) => {
-                let slot = retry_slot(std::time::SystemTime::now(), delay);
-                let request = triggers::request(&ns, &name, &uid, generation, "retry", None);
-                let id = format!("{uid}/retry/{slot}");
-                triggers::publish(&publisher, &request, id).await;
+                let trigger = Trigger::retry(&observed, delay, ferry_triggers::now_ms());
+                triggers::publish(&publisher, &trigger).await;
             }
         }
     });
-}
-
-/// The retry's time slot: Unix milliseconds ÷ the delay (at least a second).
-fn retry_slot(now: std::time::SystemTime, delay: Duration) -> u128 {
-    let ms = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    ms / delay.as_millis().max(1000)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retries_of_one_failure_share_a_slot_across_replicas() {
-        let t = std::time::UNIX_EPOCH + Duration::from_secs(3_600);
-        let a = retry_slot(t, Duration::from_secs(30));
-        let b = retry_slot(t + Duration::from_millis(900), Duration::from_secs(30));
-        assert_eq!(a, b);
-        assert_eq!(retry_slot(t, Duration::ZERO), 3_600);
-    }
 }

@@ -14,8 +14,8 @@ use super::ReconcileError;
 /// The field manager of every write of this service.
 pub const FIELD_MANAGER: &str = "ferry-image-scanner";
 
-/// The annotation that asks for an immediate reconcile (Flux's `requestedAt`).
-pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// The annotation that asks for a reconcile now (Flux's).
+pub use flux_api::meta::RECONCILE_REQUEST_ANNOTATION as REQUESTED_AT;
 
 /// Why a pipeline stopped: Flux's reason and message, and what to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]

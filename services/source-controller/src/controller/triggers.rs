@@ -10,8 +10,8 @@ use flux_api::source::GitRepository;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-/// Set next to `requestedAt` by Ferry's image-scanner: the requester's W3C trace context.
-pub const TRACEPARENT_ANNOTATION: &str = "ferry.dev/traceparent";
+/// The trace-context annotation (defined in `ferry-bus`).
+pub use ferry_bus::trace_headers::TRACEPARENT_ANNOTATION;
 
 /// The work subject token for GitRepositories.
 pub const WORK_KIND: &str = "gitrepository";
