@@ -78,6 +78,21 @@ async fn renders_come_from_the_object_store_by_the_key_of_render_ready_and_apply
     assert_eq!(rendered.revision, REV);
     assert_eq!(rendered.manifests, yaml);
 
+    // The same render key is read once: gone from the store, it is still served; a new key
+    // that is not in the store is an error, not the old render.
+    store.delete("render-1").await.expect("delete render");
+    let again = renders.render(&ks).await.expect("render kept in memory");
+    assert_eq!(again.manifests, yaml);
+    renders
+        .record_ready(&render_ready(&ns, "app", "render-2"))
+        .await;
+    assert!(matches!(
+        renders.render(&ks).await,
+        Err(RenderError::Artifact(_))
+    ));
+    let mut bytes = yaml.as_bytes();
+    store.put("render-2", &mut bytes).await.expect("put render");
+
     // A full reconcile with the store as source publishes ApplyResult.
     Api::<Kustomization>::namespaced(c.client.clone(), &ns)
         .create(&PostParams::default(), &ks)

@@ -105,6 +105,9 @@ enum Latest {
 pub struct ObjectStoreRenders {
     store: ObjectStore,
     latest: Arc<RwLock<HashMap<Key, Latest>>>,
+    /// The last render read per Kustomization, by object-store key: interval and drift
+    /// reconciles of an unchanged render read no object again.
+    fetched: Arc<RwLock<HashMap<Key, (String, String)>>>,
 }
 
 impl ObjectStoreRenders {
@@ -113,6 +116,7 @@ impl ObjectStoreRenders {
         Self {
             store,
             latest: Arc::default(),
+            fetched: Arc::default(),
         }
     }
 
@@ -202,6 +206,14 @@ impl RenderSource for ObjectStoreRenders {
             }
             Some(Latest::Ready { revision, key }) => (revision, key),
         };
+        if let Some((fetched, manifests)) = self.fetched.read().await.get(&key)
+            && *fetched == object
+        {
+            return Ok(Rendered {
+                revision,
+                manifests: manifests.clone(),
+            });
+        }
         let mut reader = self.store.get(object.as_str()).await.map_err(|e| {
             RenderError::Artifact(format!(
                 "reading render {object} from the object store: {e}"
@@ -215,6 +227,10 @@ impl RenderSource for ObjectStoreRenders {
         })?;
         let manifests = String::from_utf8(bytes)
             .map_err(|e| RenderError::Build(format!("render {object} is not UTF-8: {e}")))?;
+        self.fetched
+            .write()
+            .await
+            .insert(key, (object, manifests.clone()));
         Ok(Rendered {
             revision,
             manifests,
