@@ -286,6 +286,17 @@ pub struct Resolved {
     pub namespaced: bool,
 }
 
+impl Resolved {
+    /// A dynamic API for the kind, in `namespace` when the kind is namespaced.
+    pub fn api(&self, client: Client, namespace: &str) -> Api<DynamicObject> {
+        if self.namespaced {
+            Api::namespaced_with(client, namespace, &self.resource)
+        } else {
+            Api::all_with(client, &self.resource)
+        }
+    }
+}
+
 /// Group, version and kind.
 type KindKey = (String, String, String);
 
@@ -354,11 +365,7 @@ impl Applier {
 
     /// A dynamic API for the object's kind and namespace.
     pub fn api_for(&self, resolved: &Resolved, namespace: &str) -> Api<DynamicObject> {
-        if resolved.namespaced {
-            Api::namespaced_with(self.client.clone(), namespace, &resolved.resource)
-        } else {
-            Api::all_with(self.client.clone(), &resolved.resource)
-        }
+        resolved.api(self.client.clone(), namespace)
     }
 
     /// Fixes the namespace of an object for its scope and writes the owner labels.

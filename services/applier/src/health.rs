@@ -16,9 +16,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures::StreamExt;
-use kube::api::DynamicObject;
 use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::Client;
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -395,11 +394,7 @@ impl Waiter {
                 .push(t.meta.clone());
         }
         let streams = groups.into_values().map(|(t, members)| {
-            let api: Api<DynamicObject> = if t.resolved.namespaced {
-                Api::namespaced_with(self.client.clone(), &t.meta.namespace, &t.resolved.resource)
-            } else {
-                Api::all_with(self.client.clone(), &t.resolved.resource)
-            };
+            let api = t.resolved.api(self.client.clone(), &t.meta.namespace);
             let config = if members.len() == 1 {
                 watcher::Config::default().fields(&format!("metadata.name={}", t.meta.name))
             } else {
