@@ -6,7 +6,7 @@ use ferry_bus::{PublishOptions, Publisher, topology};
 use ferry_proto::events::v1::{ObjectRef, ReconcileRequest};
 use ferry_schedule::{Observed, Schedule, Trigger};
 use futures::StreamExt;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -56,9 +56,27 @@ pub async fn run<K>(
 ) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    run_reflecting(api, publisher, target, observe, on_delete, None, shutdown).await;
+}
+
+/// [`run`], also keeping `store` (a reflector) up to date from the same watch, for a service
+/// that needs every object of the kind at hand without listing them.
+pub async fn run_reflecting<K>(
+    api: Api<K>,
+    publisher: Publisher,
+    target: Target,
+    observe: fn(&K) -> Observed,
+    on_delete: OnDelete,
+    store: Option<reflector::store::Writer<K>>,
+    shutdown: CancellationToken,
+) where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let watch = watcher(api, watcher::Config::default()).default_backoff();
+    let mut events = match store {
+        Some(writer) => reflector::reflector(writer, watch).boxed(),
+        None => watch.boxed(),
+    };
     let mut schedule = Schedule::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {

@@ -64,12 +64,20 @@ pub async fn run(
     )
     .await?;
     let publisher = Publisher::new(jetstream.clone());
+    let (kustomizations, writer) = kube::runtime::reflector::store();
     let triggers = tokio::spawn(triggers::run(
         ctx.kube.clone(),
         publisher.clone(),
+        writer,
         shutdown.clone(),
     ));
-    let shared = Arc::new(Shared::new(ctx, leases, publisher, shutdown.clone()));
+    let shared = Arc::new(Shared::new(
+        ctx,
+        kustomizations,
+        leases,
+        publisher,
+        shutdown.clone(),
+    ));
     let config = HandlerConfig {
         concurrency,
         ..HandlerConfig::default()

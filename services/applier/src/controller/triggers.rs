@@ -6,6 +6,7 @@ use ferry_bus::{Publisher, topology};
 use ferry_schedule::{Observed, Trigger};
 use ferry_triggers::{OnDelete, Target};
 use flux_api::kustomize::Kustomization;
+use kube::runtime::reflector::store::Writer;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
@@ -23,10 +24,25 @@ pub const TARGET: Target = Target {
     kind: "Kustomization",
 };
 
-/// Runs until `shutdown` (the shared loop in `ferry-triggers`).
-pub async fn run(kube: kube::Client, publisher: Publisher, shutdown: CancellationToken) {
+/// Runs until `shutdown` (the shared loop in `ferry-triggers`), keeping `store` filled with
+/// every Kustomization from the same watch.
+pub async fn run(
+    kube: kube::Client,
+    publisher: Publisher,
+    store: Writer<Kustomization>,
+    shutdown: CancellationToken,
+) {
     let api: Api<Kustomization> = Api::all(kube);
-    ferry_triggers::run(api, publisher, TARGET, observed, OnDelete::Forget, shutdown).await;
+    ferry_triggers::run_reflecting(
+        api,
+        publisher,
+        TARGET,
+        observed,
+        OnDelete::Forget,
+        Some(store),
+        shutdown,
+    )
+    .await;
 }
 
 /// A terminating Kustomization is due once more (generation `-1`): that reconcile runs the

@@ -15,6 +15,7 @@ use ferry_proto::events::v1::{
 use ferry_schedule::Trigger;
 use flux_api::conditions::reasons;
 use flux_api::kustomize::Kustomization;
+use kube::runtime::reflector::Store;
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -38,6 +39,8 @@ type Key = (String, String);
 pub struct Shared {
     /// The reconcile context (its renders are the ones this replica was told about).
     pub ctx: reconcile::Context<ObjectStoreRenders>,
+    /// Every Kustomization, from the trigger loop's watch (the fan-out's lookup of a source's users).
+    kustomizations: Store<Kustomization>,
     leases: async_nats::jetstream::kv::Store,
     publisher: Publisher,
     inflight: InFlight,
@@ -54,12 +57,14 @@ impl Shared {
     /// Shares `ctx` between the handlers.
     pub fn new(
         ctx: reconcile::Context<ObjectStoreRenders>,
+        kustomizations: Store<Kustomization>,
         leases: async_nats::jetstream::kv::Store,
         publisher: Publisher,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             ctx,
+            kustomizations,
             leases,
             publisher,
             inflight: InFlight::default(),
@@ -222,14 +227,23 @@ pub async fn on_artifact_ready(
         skipped = tracing::field::Empty,
     );
     async move {
-        let api: Api<Kustomization> = Api::all(shared.ctx.kube.clone());
-        let users: Vec<Kustomization> = api
-            .list(&Default::default())
-            .await
-            .map_err(HandlerError::transient)?
-            .items
+        // Until the watch has listed once, an empty store would drop the event's work.
+        let listed = tokio::time::timeout(
+            Duration::from_secs(30),
+            shared.kustomizations.wait_until_ready(),
+        )
+        .await;
+        if !matches!(listed, Ok(Ok(()))) {
+            return Err(HandlerError::transient(
+                "the Kustomization watch has not listed the cluster's Kustomizations yet",
+            ));
+        }
+        let users: Vec<Kustomization> = shared
+            .kustomizations
+            .state()
             .into_iter()
             .filter(|ks| source::uses_source(ks, &source_ref))
+            .map(|ks| (*ks).clone())
             .collect();
         let siblings: Vec<String> = users
             .iter()
