@@ -39,9 +39,13 @@ fmt:
     cargo fmt --all
 
 # Benchmarks: source-controller fetch+artifact vs `git clone --depth 1`, push-to-event latency
-# with a webhook, peak memory (results and machine notes in BENCHMARKS.md; ~2-5 minutes).
+# with a webhook, peak memory; then the whole stack on release binaries: commit-to-Ready with a
+# webhook and with polling, Flux's MTTP workload (results and machine notes in BENCHMARKS.md).
 bench: deps
     cargo build --release --locked -p source-controller -p ferry-bench -p ferry-cli
     target/release/ferry-bench
+    cargo build --release --locked -p kustomize-renderer -p applier -p image-scanner -p kube-emulator -p ferry-integration-tests
+    target/release/ferry-bench-pipeline
+    cargo build --release --locked -p image-scanner --bins --example image_bench && target/release/examples/image_bench
     scripts/bench-kustomize.sh
     scripts/bench-applier.sh

@@ -14,6 +14,12 @@ declare -A PACKAGE_OF=(
   [ssh-keygen]=openssh-client
   [kubectl]=kubectl
   [curl]=curl
+  [age]=age
+  [age-keygen]=age
+  # image-scanner signs commits with gpg (a temporary GnuPG home per run)
+  [gpg]=gpg
+  [gpg-agent]=gpg-agent
+  [gpgconf]=gpgconf
 )
 
 find_bin() {
@@ -34,6 +40,25 @@ done
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest" >&2
   cargo install --locked cargo-nextest >&2
+fi
+
+# The SOPS tests write their encrypted fixtures with Python's `cryptography` (sops itself is
+# not packaged for Debian); pip first, as python3 may not be Debian's.
+if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+  echo "installing Python's cryptography package" >&2
+  python3 -m pip install --quiet cryptography >&2 || missing_pkgs+=(python3-cryptography)
+fi
+
+# kubectl 1.20 for the kube-emulator's old-client tests, unpacked under target/tools (never
+# over the system kubectl). The tests fetch it themselves too, and fail with this command.
+old_kubectl="$(dirname "${BASH_SOURCE[0]}")/ensure-old-kubectl.sh"
+if ! "$old_kubectl" >/dev/null 2>&1; then
+  # A fresh machine may have no package lists yet.
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq >&2 || true
+  fi
+  "$old_kubectl" >/dev/null ||
+    echo "kubectl 1.20 could not be fetched: run scripts/ensure-old-kubectl.sh" >&2
 fi
 
 if [ ${#missing_pkgs[@]} -eq 0 ]; then

@@ -2,12 +2,14 @@
 //!
 //! 1. **Fetch + artifact vs `git clone --depth 1`**: a repository of thousands of files and
 //!    hundreds of commits served by the harness's smart-HTTP server (`git http-backend`). Ferry's
-//!    git layer and packer run in-process on a cold cache (`list_remote_refs`, `resolve`,
-//!    `fetch`, `read_tree`, `ferry_artifact::pack`); git clones the same ref with `--depth 1`.
-//!    Median of several runs each, interleaved, and the wall-time ratio.
+//!    git layer and packer run in-process on cold caches (`list_remote_refs`, `resolve`,
+//!    `fetch`, `tree_items`, `ferry_artifact::pack_tree`); git clones the same ref with
+//!    `--depth 1`. Median of several runs each, interleaved, and the wall-time ratio; then one
+//!    incremental update on warm caches, step by step.
 //! 2. **Push → `ArtifactReady` latency** end to end with the release service binary, a
 //!    nats-server, the Kubernetes API emulator and a generic Receiver webhook: commit, push,
-//!    POST the webhook, wait for the event carrying the new revision. p50 over the commits.
+//!    POST the webhook, wait for the event carrying the new revision. p50 over the commits,
+//!    with the push, the webhook and the service's logged per-step timings as medians.
 //! 3. **Peak memory** of the service process (`VmHWM` from `/proc/<pid>/status`).
 //!
 //! Sizes can be changed with `FERRY_BENCH_FILES`, `FERRY_BENCH_COMMITS`, `FERRY_BENCH_RUNS`
@@ -89,8 +91,8 @@ async fn main() -> anyhow::Result<()> {
     // Where an incremental update spends its time, in-process on a warm cache.
     let steps = ferry_incremental(&url, &mut repo).await?;
     println!(
-        "incremental (one new commit, warm cache), in-process: list refs {:.0} ms, fetch {:.0} ms, \
-         read tree {:.0} ms, pack {:.0} ms",
+        "incremental (one new commit, warm caches), in-process: list refs {:.0} ms, fetch {:.0} ms, \
+         list tree {:.0} ms, pack {:.0} ms",
         ms(steps[0]),
         ms(steps[1]),
         ms(steps[2]),
@@ -98,8 +100,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 2 + 3. End to end with the service.
-    let (latencies, hwm_kib) = end_to_end(&git_server, &mut repo, updates).await?;
-    let mut sorted = latencies.clone();
+    let run = end_to_end(&git_server, &mut repo, updates).await?;
+    let mut sorted = run.latencies.clone();
     sorted.sort();
     let pct = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize];
     println!(
@@ -109,9 +111,10 @@ async fn main() -> anyhow::Result<()> {
         ms(pct(0.9)),
         ms(pct(1.0))
     );
+    print_breakdown(&run);
     println!(
         "source-controller peak RSS (VmHWM): {:.1} MiB",
-        hwm_kib as f64 / 1024.0
+        run.hwm_kib as f64 / 1024.0
     );
     println!("total bench time {:.1?}", started.elapsed());
     Ok(())
@@ -202,9 +205,9 @@ async fn ferry_cold(url: &str) -> anyhow::Result<(Duration, u64, usize)> {
         let resolved = git::resolve(&git_ref, &refs)?;
         git::fetch(&repo, &url, &creds, &resolved.refspecs, &interrupt)?;
         let repo = cache.open(&url)?;
-        let entries = git::read_tree(&repo, resolved.commit, None, TreeLimits::default())?;
-        let count = entries.len();
-        let packed = ferry_artifact::pack(entries)?;
+        let items = git::tree_items(&repo, resolved.commit, None, TreeLimits::default())?;
+        let count = items.len();
+        let (packed, _) = pack_cold(&repo, items)?;
         Ok((started.elapsed(), packed.size(), count))
     })
     .await??;
@@ -212,14 +215,29 @@ async fn ferry_cold(url: &str) -> anyhow::Result<(Duration, u64, usize)> {
     Ok(result)
 }
 
-/// Warms a cache, pushes one commit, then times each step of the update.
+/// Packs `items` on an empty pack cache, reading every blob.
+fn pack_cold(
+    repo: &gix::Repository,
+    items: Vec<ferry_artifact::TreeItem>,
+) -> anyhow::Result<(ferry_artifact::Packed, ferry_artifact::PackStats)> {
+    let mut cache = ferry_artifact::PackCache::default();
+    Ok(ferry_artifact::pack_tree(
+        items,
+        &mut cache,
+        u64::MAX,
+        |id, path| git::load_blob(repo, id, path),
+    )?)
+}
+
+/// Warms a Git cache and a pack cache, pushes one commit, then times each step of the update
+/// the way the service runs it: list refs, fetch, list the tree, pack against the warm cache.
 async fn ferry_incremental(url: &str, repo: &mut GitRepoBuilder) -> anyhow::Result<[Duration; 4]> {
     let cache_dir = tempfile::tempdir()?;
     let cache = RepoCache::new(cache_dir.path());
     let git_ref = GitRef::Branch("main".into());
-    let run = |cache: RepoCache, url: String| {
+    let run = |cache: RepoCache, url: String, mut packs: ferry_artifact::PackCache| {
         let git_ref = git_ref.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<[Duration; 4]> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let creds = Credentials::default();
             let interrupt = AtomicBool::new(false);
             let t = Instant::now();
@@ -238,14 +256,16 @@ async fn ferry_incremental(url: &str, repo: &mut GitRepoBuilder) -> anyhow::Resu
             let repo = cache.open(&url)?;
             let fetched = t.elapsed();
             let t = Instant::now();
-            let entries = git::read_tree(&repo, resolved.commit, None, TreeLimits::default())?;
+            let items = git::tree_items(&repo, resolved.commit, None, TreeLimits::default())?;
             let read = t.elapsed();
             let t = Instant::now();
-            ferry_artifact::pack(entries)?;
-            Ok([listed, fetched, read, t.elapsed()])
+            ferry_artifact::pack_tree(items, &mut packs, u64::MAX, |id, path| {
+                git::load_blob(&repo, id, path)
+            })?;
+            Ok(([listed, fetched, read, t.elapsed()], packs))
         })
     };
-    run(cache.clone(), url.to_string()).await??;
+    let (_, packs) = run(cache.clone(), url.to_string(), Default::default()).await??;
     let work = repo.work_dir().to_owned();
     std::fs::write(
         work.join("apps/team-01/svc-00001/deploy.yaml"),
@@ -254,7 +274,7 @@ async fn ferry_incremental(url: &str, repo: &mut GitRepoBuilder) -> anyhow::Resu
     repo.git(&["commit", "--quiet", "-am", "incremental"])
         .await?;
     repo.push().await?;
-    let steps = run(cache, url.to_string()).await??;
+    let (steps, _) = run(cache, url.to_string(), packs).await??;
     Ok(steps)
 }
 
@@ -280,12 +300,12 @@ async fn git_clone_depth1(url: &str) -> anyhow::Result<Duration> {
 }
 
 /// The service, a GitRepository on the big repository and a generic Receiver; returns the
-/// push-to-event latency of each commit and the service's peak RSS in KiB.
+/// push-to-event latency of each commit, its phases, the service's logs and peak RSS.
 async fn end_to_end(
     git_server: &GitHttpServer,
     repo: &mut GitRepoBuilder,
     updates: usize,
-) -> anyhow::Result<(Vec<Duration>, u64)> {
+) -> anyhow::Result<EndToEnd> {
     let binary = std::env::current_exe()?
         .parent()
         .context("bench binary directory")?
@@ -371,6 +391,7 @@ async fn end_to_end(
     let hook = format!("http://{receiver}{hook_path}");
     let http = reqwest::Client::new();
     let mut latencies = Vec::new();
+    let mut phases = Vec::new();
     let work = repo.work_dir().to_owned();
     for n in 0..updates {
         std::fs::write(
@@ -382,10 +403,12 @@ async fn end_to_end(
         let sha = repo.head_sha().await?;
         let started = Instant::now();
         repo.push().await?;
+        let pushed = started.elapsed();
         let response = http.post(&hook).body("{}").send().await?;
         if !response.status().is_success() {
             bail!("webhook answered {}", response.status());
         }
+        phases.push((pushed, started.elapsed() - pushed));
         wait_event(
             &mut events,
             &format!("main@sha1:{sha}"),
@@ -401,8 +424,76 @@ async fn end_to_end(
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .context("VmHWM")?;
+    let logs = service.logs();
     service.stop_cleanly().await;
-    Ok((latencies, hwm))
+    Ok(EndToEnd {
+        latencies,
+        phases,
+        logs,
+        hwm_kib: hwm,
+    })
+}
+
+/// What the end-to-end run measured.
+struct EndToEnd {
+    latencies: Vec<Duration>,
+    /// Per commit: `git push`, then the webhook's round trip.
+    phases: Vec<(Duration, Duration)>,
+    /// The service's JSON log lines, with its per-step timings.
+    logs: String,
+    hwm_kib: u64,
+}
+
+/// The median of each numeric `fields` of the service's last `n` log lines with `message`.
+fn logged_medians(logs: &str, message: &str, fields: &[&str], n: usize) -> Vec<(String, u64)> {
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == message)
+        .collect();
+    let recent = &lines[lines.len().saturating_sub(n)..];
+    fields
+        .iter()
+        .map(|field| {
+            let mut values: Vec<u64> = recent.iter().filter_map(|v| v[*field].as_u64()).collect();
+            values.sort_unstable();
+            let median = values.get(values.len() / 2).copied().unwrap_or_default();
+            (field.to_string(), median)
+        })
+        .collect()
+}
+
+fn print_breakdown(run: &EndToEnd) {
+    let mut push: Vec<Duration> = run.phases.iter().map(|p| p.0).collect();
+    let mut hook: Vec<Duration> = run.phases.iter().map(|p| p.1).collect();
+    println!(
+        "  client side, medians: git push {:.0} ms, webhook round trip {:.0} ms",
+        ms(median(&mut push)),
+        ms(median(&mut hook))
+    );
+    let n = run.latencies.len();
+    for (message, fields) in [
+        (
+            "Packed artifact.",
+            &[
+                "list_ms",
+                "pack_ms",
+                "put_ms",
+                "index_ms",
+                "chunks",
+                "chunks_compressed",
+                "size",
+            ][..],
+        ),
+        (
+            "Stored artifact.",
+            &["source_ms", "steps_ms", "status_ms", "total_ms"][..],
+        ),
+    ] {
+        let medians = logged_medians(&run.logs, message, fields, n);
+        let text: Vec<String> = medians.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        println!("  service \"{message}\" medians: {}", text.join(", "));
+    }
 }
 
 async fn wait_event(

@@ -39,6 +39,12 @@ impl KubeTarget {
         })
     }
 
+    /// An API server that is already running (a real cluster, or a `kube-emulator` process the
+    /// caller started), reached through `kubeconfig`.
+    pub fn external(kubeconfig: PathBuf) -> Self {
+        Self::cluster(kubeconfig)
+    }
+
     fn cluster(kubeconfig: PathBuf) -> Self {
         KubeTarget {
             emulator: None,

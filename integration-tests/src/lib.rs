@@ -9,6 +9,8 @@
 //! - [`sshd::Sshd`]: Debian's OpenSSH server serving bare repositories to `git-upload-pack`.
 //! - [`cluster::KubeTarget`]: the cluster in `KUBECONFIG`, or the Kubernetes API emulator.
 //! - [`otlp::OtlpCollector`]: an in-process OTLP/gRPC collector recording spans.
+//! - [`stack::Stack`]: all of the above plus the four Ferry services as child processes (the
+//!   demo and the pipeline benchmark).
 //!
 //! A missing program fails with [`HarnessError::MissingBinary`], whose message names the Debian
 //! package to install.
@@ -25,6 +27,7 @@ pub mod process;
 pub mod registry;
 pub mod service;
 pub mod sshd;
+pub mod stack;
 pub mod wait;
 
 pub use error::{HarnessError, Result};

@@ -834,3 +834,107 @@ async fn an_interval_reconcile_corrects_a_manual_edit_and_reports_the_drift() {
     assert!(message.contains("ConfigMap/apps/a"), "{message}");
     assert!(ready_at(&ks, &first), "{ks}");
 }
+
+/// Runs the real `ferry trace kustomization app -n apps` against the stack; its stdout.
+async fn ferry_trace(stack: &Stack) -> String {
+    let out =
+        tokio::process::Command::new(ferry_integration_tests::service::service_binary("ferry"))
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .arg("--kubeconfig")
+            .arg(stack.kube.kubeconfig())
+            .args(["trace", "kustomization", "app", "-n", NS, "--nats-url"])
+            .arg(stack._nats.url())
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("ferry runs (cargo build -p ferry-cli)");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "ferry trace failed:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        stack.logs()
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_trace_shows_a_commits_journey_from_fetch_to_health_with_the_collectors_trace_id() {
+    let collector = OtlpCollector::start().await.expect("OTLP collector");
+    let stack = Stack::start(Some(&collector)).await;
+    let (mut repo, _) = first_sync(&stack).await;
+    repo.commit_files(
+        &[("base/configmap.yaml", &configmap("ciao"))],
+        "greet in Italian",
+    )
+    .await
+    .expect("commit");
+    repo.push().await.expect("push");
+    let second = format!("main@sha1:{}", repo.head_sha().await.expect("head"));
+    stack
+        .request_reconcile("gitrepository", "app", "journey")
+        .await;
+    stack
+        .wait_for(
+            "kustomization",
+            "app",
+            "Ready at the second revision",
+            |o| ready_at(o, &second),
+        )
+        .await;
+
+    // The services write the journey before the status that says Ready.
+    let out = ferry_trace(&stack).await;
+    assert!(out.contains(&format!("revision: {second}\n")), "{out}");
+    assert!(out.contains("outcome: Ready\n"), "{out}");
+    let trace_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("trace id: "))
+        .unwrap_or_else(|| panic!("a trace id line:\n{out}"))
+        .to_owned();
+    assert!(
+        trace_id.len() == 32 && trace_id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{out}"
+    );
+    let deadline = Instant::now() + WAIT;
+    let apply = loop {
+        let found = collector
+            .spans()
+            .into_iter()
+            .find(|s| s.name == "apply render" && s.attribute("revision") == Some(second.as_str()));
+        if let Some(apply) = found {
+            break apply;
+        }
+        assert!(Instant::now() < deadline, "no apply span for {second}");
+        sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        apply.trace_id.eq_ignore_ascii_case(&trace_id),
+        "the journey's trace is the apply's ({}):\n{out}",
+        apply.trace_id
+    );
+
+    // Every service's steps, in pipeline order, each with its duration.
+    let position = |step: &str| {
+        let line = out
+            .lines()
+            .position(|l| l.contains(step))
+            .unwrap_or_else(|| panic!("no step '{step}':\n{out}"));
+        let text = out.lines().nth(line).unwrap_or_default();
+        assert!(
+            text.contains(" ms ok"),
+            "'{step}' has a duration and ok: {text}"
+        );
+        line
+    };
+    let order = [
+        position("fetch [source-controller]"),
+        position("artifact [source-controller]"),
+        position("render [kustomize-renderer]"),
+        position("apply [applier]"),
+        position("health [applier]"),
+    ];
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}:\n{out}");
+}

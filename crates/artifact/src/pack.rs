@@ -1,10 +1,10 @@
 //! Packs entries into a deterministic tar.gz: the same tree gives the same bytes on every replica.
+//! The format is the incremental packer's (see [`crate::pack_tree`]); this is its entry point
+//! for trees already in memory.
 
-use crate::digest::{Digest, sha256_digest};
+use crate::chunked::{Content, ItemMode, PackCache, TreeItem, pack_tree};
+use crate::digest::Digest;
 use crate::entry::{Entry, EntryKind};
-use flate2::{Compression, GzBuilder};
-use std::collections::BTreeMap;
-use std::io::Write;
 
 /// A packed artifact and its content address.
 #[derive(Debug, Clone)]
@@ -31,6 +31,21 @@ pub enum PackError {
     /// Two entries have the same path.
     #[error("artifact path {0:?} appears twice")]
     DuplicatePath(String),
+    /// The content adds up to more than the limit.
+    #[error("artifact content exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes of file and link content.
+        limit: u64,
+    },
+    /// The loader could not read an entry's content.
+    #[error("reading the content of {path:?}")]
+    Load {
+        /// The entry.
+        path: String,
+        /// What the loader said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Writing the tar stream failed.
     #[error("writing tar entry {path:?}")]
     Write {
@@ -42,48 +57,35 @@ pub enum PackError {
     },
 }
 
-/// File modes normalised the way Git sees them; owners, names and times are zeroed.
-const FILE_MODE: u32 = 0o644;
-const EXEC_MODE: u32 = 0o755;
-const LINK_MODE: u32 = 0o777;
-
-/// Packs `entries` (in any order) into a deterministic tar.gz.
+/// Packs `entries` (in any order) into a deterministic tar.gz: the same bytes
+/// [`pack_tree`] gives for the same tree, whatever its cache holds.
 pub fn pack(entries: impl IntoIterator<Item = Entry>) -> Result<Packed, PackError> {
-    let sorted = sort_and_check(entries)?;
-    let gz = GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::default());
-    let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Deterministic);
-    for entry in sorted.values() {
-        append(&mut tar, entry)?;
-    }
-    let bytes = tar
-        .into_inner()
-        .and_then(|gz| gz.finish())
-        .and_then(|mut out| out.flush().map(|()| out))
-        .map_err(|source| PackError::Write {
-            path: String::new(),
-            source,
-        })?;
-    let digest = sha256_digest(&bytes);
-    Ok(Packed { bytes, digest })
+    let items = entries.into_iter().map(to_item).collect();
+    let (packed, _) = pack_tree(items, &mut PackCache::default(), u64::MAX, no_loader)?;
+    Ok(packed)
 }
 
-fn sort_and_check(
-    entries: impl IntoIterator<Item = Entry>,
-) -> Result<BTreeMap<String, Entry>, PackError> {
-    let mut sorted = BTreeMap::new();
-    for entry in entries {
-        if !is_clean_relative(&entry.path) {
-            return Err(PackError::InvalidPath(entry.path));
-        }
-        if sorted.contains_key(&entry.path) {
-            return Err(PackError::DuplicatePath(entry.path));
-        }
-        sorted.insert(entry.path.clone(), entry);
+fn to_item(entry: Entry) -> TreeItem {
+    let (mode, data) = match entry.kind {
+        EntryKind::File {
+            data,
+            executable: true,
+        } => (ItemMode::Executable, data),
+        EntryKind::File { data, .. } => (ItemMode::File, data),
+        EntryKind::Symlink { target } => (ItemMode::Symlink, target.into_bytes()),
+    };
+    TreeItem {
+        path: entry.path,
+        mode,
+        content: Content::Bytes(data),
     }
-    Ok(sorted)
+}
+
+/// Entries carry their bytes, so the loader is never called.
+fn no_loader(_id: &[u8], path: &str) -> Result<Vec<u8>, std::io::Error> {
+    Err(std::io::Error::other(format!(
+        "{path}: entries carry their content; nothing to load"
+    )))
 }
 
 /// True for `a/b/c`; false for ``, `/a`, `a//b`, `./a`, `a/../b` and paths with NUL.
@@ -93,33 +95,6 @@ pub(crate) fn is_clean_relative(path: &str) -> bool {
         && path
             .split('/')
             .all(|part| !part.is_empty() && part != "." && part != "..")
-}
-
-fn append<W: Write>(tar: &mut tar::Builder<W>, entry: &Entry) -> Result<(), PackError> {
-    let write_err = |source| PackError::Write {
-        path: entry.path.clone(),
-        source,
-    };
-    let mut header = tar::Header::new_gnu();
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(0);
-    match &entry.kind {
-        EntryKind::File { data, executable } => {
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_mode(if *executable { EXEC_MODE } else { FILE_MODE });
-            header.set_size(data.len() as u64);
-            tar.append_data(&mut header, &entry.path, data.as_slice())
-                .map_err(write_err)
-        }
-        EntryKind::Symlink { target } => {
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_mode(LINK_MODE);
-            header.set_size(0);
-            tar.append_link(&mut header, &entry.path, target)
-                .map_err(write_err)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -183,7 +158,7 @@ mod tests {
     fn long_paths_survive_packing() {
         let long = format!("{}/file.yaml", "d".repeat(150));
         let packed = pack([Entry::file(long.clone(), "x")]).expect("pack");
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&packed.bytes[..]));
+        let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(&packed.bytes[..]));
         let names: Vec<String> = archive
             .entries()
             .expect("entries")

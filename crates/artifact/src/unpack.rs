@@ -2,7 +2,7 @@
 
 use crate::entry::{Entry, EntryKind};
 use crate::pack::is_clean_relative;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -85,7 +85,7 @@ pub fn unpack(
     limits: UnpackLimits,
 ) -> Result<UnpackSummary, UnpackError> {
     create_dir(dest)?;
-    let mut tar = tar::Archive::new(GzDecoder::new(archive));
+    let mut tar = tar::Archive::new(MultiGzDecoder::new(archive));
     let mut summary = UnpackSummary::default();
     let mut seen = 0usize;
     for entry in tar.entries().map_err(UnpackError::Read)? {
@@ -124,7 +124,7 @@ pub fn unpack(
 
 /// Reads an artifact's files and links into memory (for includes), within `limits`.
 pub fn read_entries(archive: &[u8], limits: UnpackLimits) -> Result<Vec<Entry>, UnpackError> {
-    let mut tar = tar::Archive::new(GzDecoder::new(archive));
+    let mut tar = tar::Archive::new(MultiGzDecoder::new(archive));
     let mut entries = Vec::new();
     let mut total = 0u64;
     for entry in tar.entries().map_err(UnpackError::Read)? {

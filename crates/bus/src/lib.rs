@@ -1,13 +1,15 @@
 //! Ferry's event bus over NATS JetStream: the declared topology, typed protobuf publishing
 //! and pulling with W3C trace context in the headers, bounded redelivery with dead letters,
-//! a handler loop with graceful hand-back, and KV leases. It knows subjects, streams and
-//! messages, not Flux kinds. `docs/events.md` describes the topology of [`topology::ferry`].
+//! a handler loop with graceful hand-back, KV leases and revision journeys. It knows
+//! subjects, streams and messages, not Flux kinds. `docs/events.md` describes the topology
+//! of [`topology::ferry`].
 
 pub mod dead_letter;
 pub mod delivery;
 pub mod ensure;
 pub mod error;
 pub mod handler;
+pub mod journey;
 pub mod lease;
 pub mod max_deliveries;
 pub mod message;
@@ -23,6 +25,7 @@ pub use error::{
     TopologyError, WatchError,
 };
 pub use handler::{HandlerConfig, Outcome, RunSummary, run_handler, run_handler_with};
+pub use journey::{Journey, JourneyError};
 pub use lease::Lease;
 pub use max_deliveries::watch_max_deliveries;
 pub use message::{Event, Message};

@@ -4,10 +4,12 @@
 //! [`Emulator::kubeconfig_yaml`] / [`Emulator::write_kubeconfig`].
 
 mod crd;
+mod crd_validation;
 mod defaults;
 mod discovery;
 mod faults;
 mod handlers;
+mod openapi;
 mod patch;
 mod protobuf;
 mod resources;
@@ -27,6 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use faults::{FaultKind, FaultRule};
+#[doc(hidden)]
+pub use openapi::generate as openapi_gen;
 
 /// Annotation that makes the workload stand-in report a failure.
 ///

@@ -548,3 +548,14 @@ pub fn version_priority(v: &str) -> (u8, u32, u32) {
     };
     (level, major, num.parse().unwrap_or(0))
 }
+
+/// `(group, version, kind)` of every built-in kind, plus the `autoscaling/v1` Scale the scale
+/// subresource serves: the roots the OpenAPI generator keeps definitions for.
+pub fn builtin_gvks() -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = BUILTINS
+        .iter()
+        .map(|b| (b.group.into(), b.version.into(), b.kind.into()))
+        .collect();
+    out.push(("autoscaling".into(), "v1".into(), "Scale".into()));
+    out
+}

@@ -255,4 +255,15 @@ impl ApiError {
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(422, "Invalid", message)
     }
+
+    /// 406 NotAcceptable for an Accept header the endpoint cannot serve.
+    pub fn not_acceptable(accept: &str) -> Self {
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!(
+                "only the following media types are accepted: application/json, application/com.github.proto-openapi.spec.v2.v1.0+protobuf (got {accept})"
+            ),
+        )
+    }
 }

@@ -592,9 +592,11 @@ impl Applier {
                 _ => Vec::new(),
             }
         };
+        // A status write by a controller between the read and the apply moves the
+        // resourceVersion without a change of ours: only a changed field makes it Configured.
         Ok(ChangeSetEntry {
             meta,
-            action: if unchanged {
+            action: if unchanged || (!cleaned && changes.is_empty()) {
                 Action::Unchanged
             } else {
                 Action::Configured

@@ -16,8 +16,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use futures::StreamExt;
-use kube::runtime::watcher;
 use kube::Client;
+use kube::runtime::watcher;
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;

@@ -4,11 +4,13 @@
 
 pub mod apply;
 pub mod controller;
+pub mod decrypt;
 pub mod drift;
 pub mod expr;
 pub mod grpc;
 pub mod health;
 pub mod inventory;
+pub mod journey;
 pub mod live;
 pub mod manifests;
 pub mod order;

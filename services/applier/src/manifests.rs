@@ -255,8 +255,16 @@ pub enum ManifestError {
 /// Parses a multi-document YAML render; empty documents are skipped, `List` kinds are not
 /// expanded (kustomize never emits them).
 pub fn parse(yaml: &str) -> Result<Vec<Manifest>, ManifestError> {
-    let docs: Vec<Value> =
-        serde_saphyr::from_multiple(yaml).map_err(|e| ManifestError::Yaml(e.to_string()))?;
+    from_values(parse_documents(yaml)?)
+}
+
+/// The YAML documents of a render, before any check (the SOPS decryptor works on these).
+pub fn parse_documents(yaml: &str) -> Result<Vec<Value>, ManifestError> {
+    serde_saphyr::from_multiple(yaml).map_err(|e| ManifestError::Yaml(e.to_string()))
+}
+
+/// Checks parsed documents as [`parse`] does: empty ones skipped, no duplicates.
+pub fn from_values(docs: Vec<Value>) -> Result<Vec<Manifest>, ManifestError> {
     let mut out = Vec::with_capacity(docs.len());
     let mut seen = std::collections::HashMap::new();
     for (index, doc) in docs.into_iter().filter(|d| !d.is_null()).enumerate() {

@@ -24,6 +24,11 @@ pub async fn serve(ctx: Context, args: Args, apply: Apply) -> anyhow::Result<()>
     );
     let mut rctx = reconcile::Context::new(ctx.kube(), renders);
     rctx.publisher = Some(ferry_bus::Publisher::new(js.clone()));
+    rctx.journeys = Some(
+        js.get_key_value(topology::JOURNEYS_BUCKET)
+            .await
+            .context("opening the journeys bucket")?,
+    );
     rctx.instance = args.instance.clone().unwrap_or_else(hostname);
     rctx.concurrency = usize::from(args.concurrent_ssa);
     rctx.kube_config = kube_config(&args).await;

@@ -452,6 +452,30 @@ async fn reconcile_applies_writes_flux_status_and_prunes_a_removed_object_but_no
         .await
         .is_none_or(|c| c.metadata.deletion_timestamp.is_some());
     assert!(c_gone, "removed object was not pruned");
+    let history = ks
+        .status
+        .as_ref()
+        .and_then(|s| s.history.clone())
+        .unwrap_or_default();
+    let revisions: Vec<(&str, &str, i64)> = history
+        .iter()
+        .map(|s| {
+            let rev = s.metadata.as_ref().and_then(|m| m.get("revision"));
+            (
+                rev.map(String::as_str).unwrap_or_default(),
+                s.last_reconciled_status.as_str(),
+                s.total_reconciliations,
+            )
+        })
+        .collect();
+    assert_eq!(
+        revisions,
+        vec![
+            (REV2, "ReconciliationSucceeded", 1),
+            (REV1, "ReconciliationSucceeded", 1)
+        ],
+        "status.history, newest first"
+    );
     let ids: Vec<String> = ks
         .status
         .unwrap_or_default()
@@ -697,28 +721,6 @@ async fn suspended_kustomization_is_not_applied_until_resumed() {
         .expect("resume");
     assert!(e.reconcile("app").await.0.is_ok());
     assert!(configmap(&e.cluster.client, &ns, "cfg").await.is_some());
-}
-
-#[tokio::test]
-async fn decryption_is_a_clear_not_supported_error_that_stalls() {
-    let e = env("sops").await;
-    e.kustomization(
-        "app",
-        json!({"decryption": {"provider": "sops"}}),
-        json!({}),
-    )
-    .await;
-    e.render("app", REV1, configmap_yaml(&e.ns, "cfg", "v", ""))
-        .await;
-    let (result, ks) = e.reconcile("app").await;
-    assert!(
-        matches!(result, Err(ReconcileError::Unsupported(ref m)) if m.contains("decryption")),
-        "{result:?}"
-    );
-    assert_eq!(
-        condition(&ks, types::STALLED).map(|c| c.status),
-        Some(ConditionStatus::True)
-    );
 }
 
 const WIDGET_CRD: &str = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.com\nspec:\n  group: example.com\n  names:\n    kind: Gadget\n    listKind: GadgetList\n    plural: gadgets\n    singular: gadget\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    subresources:\n      status: {}\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n";

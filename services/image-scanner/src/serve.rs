@@ -38,6 +38,10 @@ pub async fn serve(ctx: Context, args: Args) -> anyhow::Result<()> {
         publisher: ferry_bus::Publisher::new(js.clone()),
         instance: args.instance.clone().unwrap_or_else(hostname),
         azure,
+        journeys: js
+            .get_key_value(topology::JOURNEYS_BUCKET)
+            .await
+            .context("opening the journeys bucket")?,
     };
     controller::run(
         rctx,

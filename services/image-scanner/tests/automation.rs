@@ -10,7 +10,7 @@ use ferry_integration_tests::git_repo::{GitRepoBuilder, run_git};
 use flux_api::image::ImageRef;
 use image_scanner::automation::{
     Author, AutomationError, AutomationOutcome, AutomationRequest, GitCredentials, PushSettings,
-    run,
+    SigningError, SigningKey, run,
 };
 use image_scanner::setters::{Policies, PolicyKey, UpdateOptions};
 
@@ -126,7 +126,7 @@ fn request(url: String, credentials: GitCredentials, policies: Policies) -> Auto
             name: "Ferry Bot".into(),
             email: "ferry-bot@example.com".into(),
         },
-        signing_requested: false,
+        signing_key: None,
         message_template: Some(TEMPLATE.into()),
         message_values: BTreeMap::from([("env".to_owned(), "all".to_owned())]),
         automation: ("flux-system".into(), "podinfo-updates".into()),
@@ -145,7 +145,7 @@ fn basic() -> (Auth, GitCredentials) {
         },
         GitCredentials {
             basic: Some(("git-bot".into(), "git-s3cret".into())),
-            bearer_token: None,
+            ..GitCredentials::default()
         },
     )
 }
@@ -393,8 +393,8 @@ async fn per_update_branch_mode_pushes_to_a_templated_branch_idempotently_with_a
     let repo = fleet(&server).await;
     let main_before = repo.remote_sha("main").await.expect("sha");
     let credentials = GitCredentials {
-        basic: None,
         bearer_token: Some("git-token".into()),
+        ..GitCredentials::default()
     };
     let mut req = request(
         server.url_for("fleet"),
@@ -446,7 +446,7 @@ async fn wrong_credentials_are_access_denied_and_secrets_stay_out_of_errors() {
     let _repo = fleet(&server).await;
     let wrong = GitCredentials {
         basic: Some(("git-bot".into(), "not-the-s3cret".into())),
-        bearer_token: None,
+        ..GitCredentials::default()
     };
     let err = run(&request(
         server.url_for("fleet"),
@@ -460,25 +460,35 @@ async fn wrong_credentials_are_access_denied_and_secrets_stay_out_of_errors() {
 }
 
 #[tokio::test]
-async fn signing_keys_and_credentials_in_urls_are_refused_before_any_git_work() {
+async fn bad_signing_keys_and_credentials_in_urls_are_refused_before_any_git_work() {
     let (_, credentials) = basic();
+    // Port 9 (discard) has no Git server: reaching it would fail differently.
     let mut req = request(
         "http://127.0.0.1:9/fleet".into(),
         credentials.clone(),
         Policies::new(),
     );
-    req.signing_requested = true;
-    assert!(matches!(
-        run(&req).await,
-        Err(AutomationError::SigningNotSupported)
-    ));
+    req.signing_key = Some(SigningKey::new("not an OpenPGP key", None));
+    assert!(
+        matches!(
+            run(&req).await,
+            Err(AutomationError::Signing(SigningError::Import(_)))
+        ),
+        "an unreadable git.asc fails before any Git work"
+    );
     let req = request(
         "http://user:pass@127.0.0.1:9/fleet".into(),
-        credentials,
+        credentials.clone(),
         Policies::new(),
     );
     let err = run(&req).await.expect_err("credentials in URL");
     assert_eq!(err.reason(), "InvalidSourceConfiguration");
+    for url in ["ssh://git@127.0.0.1:9/fleet", "git@127.0.0.1:fleet"] {
+        let req = request(url.into(), credentials.clone(), Policies::new());
+        let err = run(&req).await.expect_err("SSH without a key");
+        assert_eq!(err.reason(), "InvalidSourceConfiguration", "{url}");
+        assert!(err.to_string().contains("'known_hosts'"), "{err}");
+    }
 }
 
 fn make_executable(path: &std::path::Path) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_nats::jetstream;
 use ferry_artifact::UnpackLimits;
 use ferry_bus::HandlerConfig;
-use ferry_bus::topology::{ARTIFACT_INDEX_BUCKET, ARTIFACTS_STORE, RENDERS_STORE};
+use ferry_bus::topology::{ARTIFACT_INDEX_BUCKET, ARTIFACTS_STORE, JOURNEYS_BUCKET, RENDERS_STORE};
 
 use crate::cache::{ArtifactCache, ArtifactError, ArtifactSource, RenderStore};
 use crate::grpc::RenderGrpc;
@@ -122,7 +122,19 @@ pub async fn setup(js: &jetstream::Context, args: &RenderArgs) -> Result<Service
         .get_key_value(ARTIFACT_INDEX_BUCKET)
         .await
         .map_err(|e| bucket_err(ARTIFACT_INDEX_BUCKET)(&e))?;
-    let cache = ArtifactCache::open(&args.cache_dir, args.cache_max_bytes, args.unpack_limits())?;
+    let journeys = js
+        .get_key_value(JOURNEYS_BUCKET)
+        .await
+        .map_err(|e| bucket_err(JOURNEYS_BUCKET)(&e))?;
+    // Adopting an earlier process's unpacked artifacts walks their trees: off the runtime.
+    let (dir, max, limits) = (
+        args.cache_dir.clone(),
+        args.cache_max_bytes,
+        args.unpack_limits(),
+    );
+    let cache = tokio::task::spawn_blocking(move || ArtifactCache::open(&dir, max, limits))
+        .await
+        .map_err(|e| ArtifactError::Io(format!("opening the artifact cache: {e}")))??;
     let concurrency = usize::try_from(args.concurrency).unwrap_or(4);
     let renderer = Arc::new(Renderer::new(
         Arc::new(KustomizeBuilder::default()),
@@ -141,6 +153,7 @@ pub async fn setup(js: &jetstream::Context, args: &RenderArgs) -> Result<Service
                 concurrency,
                 ..HandlerConfig::default()
             },
+            journeys,
         }),
         grpc: RenderGrpc::new(renderer).with_artifact_index(index),
     })

@@ -18,6 +18,7 @@ pub mod config;
 pub mod flux;
 pub mod fs;
 pub mod grpc;
+pub mod journey;
 pub mod render;
 pub mod worker;
 

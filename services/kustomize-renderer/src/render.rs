@@ -313,10 +313,16 @@ impl Renderer {
         let key = self.key_for(req);
         let reuse = reuse_key(&req.kustomization, &self.inputs(req));
         if let Some(stored) = self.lookup(&key, content).await? {
-            self.remember(&reuse, req, &key).await;
+            let record = self.store.reuse_record(&reuse).await.ok().flatten();
+            self.remember(&reuse, req, &key, record.as_ref()).await;
             return Ok(self.finish(key, stored, req, CacheOutcome::Hit));
         }
-        if let Some(found) = self.try_reuse(&reuse, &digest, req, content).await? {
+        let record = self.store.reuse_record(&reuse).await?;
+        if let Some(record) = &record
+            && let Some(found) = self
+                .try_reuse(&reuse, record, &digest, req, content)
+                .await?
+        {
             return Ok(found);
         }
         let unpacked = self.artifacts.get(&digest, &self.source).await?;
@@ -351,7 +357,7 @@ impl Renderer {
             manifests,
         };
         self.store.put(&key, &stored).await?;
-        self.remember(&reuse, req, &key).await;
+        self.remember(&reuse, req, &key, record.as_ref()).await;
         Ok(self.finish(key, stored, req, CacheOutcome::Miss))
     }
 
@@ -375,8 +381,15 @@ impl Renderer {
 
     /// Records the render of these inputs for later path-aware reuse; failures only cost
     /// a future reuse, so they are logged. Requests without a revision (on-demand builds of
-    /// a bare digest) leave the record alone.
-    async fn remember(&self, reuse: &str, req: &RenderRequest, key: &str) {
+    /// a bare digest) leave the record alone; `existing` (the record read earlier) spares a
+    /// write that would change nothing.
+    async fn remember(
+        &self,
+        reuse: &str,
+        req: &RenderRequest,
+        key: &str,
+        existing: Option<&ReuseRecord>,
+    ) {
         if req.source_revision.is_empty() {
             return;
         }
@@ -385,9 +398,7 @@ impl Renderer {
             artifact_digest: req.artifact_digest.clone(),
             render_key: key.to_string(),
         };
-        if let Ok(Some(existing)) = self.store.reuse_record(reuse).await
-            && existing == record
-        {
+        if existing == Some(&record) {
             return;
         }
         if let Err(e) = self.store.put_reuse_record(reuse, &record).await {
@@ -398,13 +409,11 @@ impl Renderer {
     async fn try_reuse(
         &self,
         reuse: &str,
+        record: &ReuseRecord,
         digest: &Digest,
         req: &RenderRequest,
         content: bool,
     ) -> Result<Option<Rendered>, RenderError> {
-        let Some(record) = self.store.reuse_record(reuse).await? else {
-            return Ok(None);
-        };
         let same_artifact = record.artifact_digest == req.artifact_digest;
         if !same_artifact {
             let Some(change) = &req.change else {
@@ -436,7 +445,8 @@ impl Renderer {
         let Some(stored) = self.lookup(&record.render_key, content).await? else {
             return Ok(None);
         };
-        self.remember(reuse, req, &record.render_key).await;
+        self.remember(reuse, req, &record.render_key, Some(record))
+            .await;
         let outcome = if same_artifact {
             CacheOutcome::Hit
         } else {
@@ -461,11 +471,6 @@ pub fn build_tree(
     options: SubstituteOptions,
     limits: &ferry_kustomize::Limits,
 ) -> Result<(Vec<u8>, i64), RenderError> {
-    if spec.decryption.is_some() {
-        return Err(RenderError::Unsupported(
-            "spec.decryption: SOPS decryption is not supported by this renderer".into(),
-        ));
-    }
     let base: Arc<dyn Fs> = Arc::new(DiskFs::new(&root)?);
     let path = spec.normalized_path();
     let dir = join("", &path).map_err(|_| RenderError::PathNotFound(path.clone()))?;

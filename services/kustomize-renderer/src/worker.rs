@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_nats::jetstream;
+use ferry_bus::journey::Timer;
 use ferry_bus::topology::{KUSTOMIZE_RENDERER, WORK_STREAM};
 use ferry_bus::{
     Delivery, HandlerConfig, HandlerError, Outcome, PublishOptions, Publisher, RunSummary,
@@ -15,6 +16,7 @@ use flux_api::conditions::reasons;
 use tracing::Instrument;
 
 use crate::flux::spec::RenderSpec;
+use crate::journey;
 use crate::render::{CacheOutcome, ChangeSet, RenderRequest, Renderer};
 
 /// What every handler task shares.
@@ -24,6 +26,8 @@ pub struct WorkerContext {
     pub renderer: Arc<Renderer>,
     /// Concurrency, grace and retry tuning of the handler loop.
     pub handler: HandlerConfig,
+    /// The `ferry-journeys` bucket, where each render is recorded for `ferry trace`.
+    pub journeys: jetstream::kv::Store,
 }
 
 /// Binds to the `kustomize-renderer` consumer on `FERRY_WORK` and handles render requests
@@ -127,8 +131,11 @@ pub async fn handle(
                 all_paths_changed: artifact.all_paths_changed,
             }),
         };
+        let timer = Timer::start();
         match ctx.renderer.render_stored(&req).await {
             Ok(rendered) => {
+                let step = journey::rendered(&timer, &rendered);
+                journey::record(&ctx.journeys, &kustomization, &artifact, step).await;
                 tracing::info!(
                     render_key = %rendered.render_key,
                     objects = rendered.object_count,
@@ -150,6 +157,8 @@ pub async fn handle(
             Err(e) if e.is_transient() => Err(HandlerError::transient(e)),
             Err(e) => {
                 tracing::warn!(reason = e.reason(), error = %e, "Render failed.");
+                let step = journey::failed(&timer, e.reason(), &e.to_string());
+                journey::record(&ctx.journeys, &kustomization, &artifact, step).await;
                 let id_part = generation_of(message_id.as_deref())
                     .unwrap_or_else(|| ctx.renderer.key_for(&req));
                 let (event, id) = failed(e.reason(), e.to_string(), id_part);

@@ -550,16 +550,24 @@ async fn artifact_cache_evicts_least_recently_used_and_keeps_artifacts_in_use() 
 }
 
 #[tokio::test]
-async fn decryption_is_refused_instead_of_applying_encrypted_data() {
+async fn sops_encrypted_objects_pass_through_the_render_still_encrypted() {
     let h = Harness::new();
-    let digest = h.artifact(&[("app/cm.yaml", &cm("a", "1"))]);
+    // The applier decrypts right before apply; the render (and its store) keep ciphertext.
+    let secret = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\nstringData:\n  password: ENC[AES256_GCM,data:AAAA,iv:BBBB,tag:CCCC,type:str]\nsops:\n  mac: ENC[AES256_GCM,data:DDDD,iv:EEEE,tag:FFFF,type:str]\n  lastmodified: \"2026-01-01T00:00:00Z\"\n  encrypted_regex: ^(data|stringData)$\n";
+    let digest = h.artifact(&[("app/secret.yaml", secret)]);
     let req = request(
         &digest,
         "r1",
-        json!({"path": "app", "decryption": {"provider": "sops"}}),
+        json!({"path": "app", "decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}}}),
     );
-    let err = h.renderer.render(&req).await.unwrap_err();
-    assert_eq!(err.reason(), "BuildFailed");
-    assert!(err.to_string().contains("spec.decryption"), "{err}");
-    assert_eq!(h.builds(), 0);
+    let rendered = h.renderer.render(&req).await.unwrap();
+    let objs = objects(&rendered.manifests);
+    assert_eq!(
+        objs[0]["stringData"]["password"],
+        json!("ENC[AES256_GCM,data:AAAA,iv:BBBB,tag:CCCC,type:str]")
+    );
+    assert_eq!(
+        objs[0]["sops"]["encrypted_regex"],
+        json!("^(data|stringData)$")
+    );
 }

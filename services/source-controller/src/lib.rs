@@ -4,6 +4,7 @@
 pub mod controller;
 pub mod git;
 pub mod grpc;
+pub mod journey;
 pub mod receiver;
 pub mod reconcile;
 pub mod storage;

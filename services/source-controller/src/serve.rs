@@ -76,6 +76,7 @@ pub async fn serve(ctx: Context, args: Args, artifacts: Artifacts) -> anyhow::Re
     let rctx = reconcile::Context {
         kube: ctx.kube(),
         cache: RepoCache::new(args.cache_dir.clone()),
+        pack_caches: reconcile::PackCaches::default(),
         objects,
         index,
         publisher: ferry_bus::Publisher::new(js.clone()),
@@ -85,6 +86,10 @@ pub async fn serve(ctx: Context, args: Args, artifacts: Artifacts) -> anyhow::Re
             max_bytes: args.max_bytes,
         },
         default_timeout: Duration::from_secs(60),
+        journeys: js
+            .get_key_value(topology::JOURNEYS_BUCKET)
+            .await
+            .context("opening the journeys bucket")?,
         instance,
     };
     controller::run(rctx, js, usize::from(args.concurrency), shutdown)

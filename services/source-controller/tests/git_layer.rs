@@ -2,7 +2,7 @@
 
 use source_controller::git::{
     Credentials, GitError, GitRef, RepoCache, TreeLimits, changed_paths, fetch, list_remote_refs,
-    read_tree, resolve,
+    load_blob, read_tree, resolve, tree_items,
 };
 use std::path::Path;
 use std::process::Command;
@@ -211,4 +211,83 @@ fn missing_branch_and_non_repository_are_clear_errors() {
     )
     .expect_err("not a repo");
     assert!(matches!(err, GitError::Remote { .. }), "{err}");
+}
+
+/// Packs `commit` the way the service does: list the tree, pack against `cache`.
+fn pack_commit(
+    repo: &gix::Repository,
+    commit: gix::ObjectId,
+    cache: &mut ferry_artifact::PackCache,
+) -> (ferry_artifact::Packed, ferry_artifact::PackStats) {
+    let items = tree_items(repo, commit, None, TreeLimits::default()).expect("items");
+    ferry_artifact::pack_tree(items, cache, u64::MAX, |id, path| load_blob(repo, id, path))
+        .expect("pack")
+}
+
+#[test]
+fn warm_and_cold_replicas_pack_a_new_commit_to_the_same_bytes() {
+    let f = fixture();
+    for i in 0..300 {
+        write(
+            &f.work,
+            &format!("apps/team-{}/svc-{i:03}.yaml", i % 6),
+            &format!("name: svc-{i}\n"),
+        );
+    }
+    git(&f.work, &["add", "-A"]);
+    git(&f.work, &["commit", "-qm", "many"]);
+    let first = fetch_ref(&f, &GitRef::Branch("main".into()));
+    let repo = f.cache.open(&f.url).expect("cache");
+    let mut warm = ferry_artifact::PackCache::default();
+    let (before, _) = pack_commit(&repo, first.commit, &mut warm);
+
+    write(&f.work, "apps/team-1/svc-001.yaml", "name: changed\n");
+    git(&f.work, &["rm", "-rq", "apps/team-5"]);
+    git(&f.work, &["add", "-A"]);
+    git(&f.work, &["commit", "-qm", "change one, drop a directory"]);
+    let second = fetch_ref(&f, &GitRef::Branch("main".into()));
+    let repo = f.cache.open(&f.url).expect("cache");
+    let (incremental, stats) = pack_commit(&repo, second.commit, &mut warm);
+    assert_ne!(before.digest, incremental.digest);
+    assert!(
+        stats.compressed < stats.chunks,
+        "unchanged chunks are reused: {stats:?}"
+    );
+
+    // Another replica: its own Git cache and no pack cache.
+    let other = tempfile::tempdir().expect("tempdir");
+    let cold_cache = RepoCache::new(other.path());
+    let cold_repo = cold_cache.open(&f.url).expect("cache");
+    let none = AtomicBool::new(false);
+    let git_ref = GitRef::Branch("main".into());
+    let creds = Credentials::default();
+    let refs = list_remote_refs(
+        &cold_repo,
+        &f.url,
+        &creds,
+        &git_ref.listing_refspecs(),
+        &none,
+    )
+    .expect("list");
+    let resolved = resolve(&git_ref, &refs).expect("resolve");
+    fetch(&cold_repo, &f.url, &creds, &resolved.refspecs, &none).expect("fetch");
+    let cold_repo = cold_cache.open(&f.url).expect("reopen");
+    let (cold, _) = pack_commit(&cold_repo, resolved.commit, &mut Default::default());
+    assert_eq!(cold.bytes, incremental.bytes);
+    assert_eq!(cold.digest, incremental.digest);
+    let in_memory =
+        read_tree(&cold_repo, resolved.commit, None, TreeLimits::default()).expect("tree");
+    assert_eq!(
+        ferry_artifact::pack(in_memory).expect("pack").digest,
+        cold.digest
+    );
+
+    let changed = changed_paths(&repo, first.commit, second.commit).expect("diff");
+    let mut expected: Vec<String> = (0..300)
+        .filter(|i| i % 6 == 5)
+        .map(|i| format!("apps/team-5/svc-{i:03}.yaml"))
+        .collect();
+    expected.push("apps/team-1/svc-001.yaml".into());
+    expected.sort();
+    assert_eq!(changed, expected);
 }

@@ -158,6 +158,9 @@ pub fn render(v: &Value) -> String {
             if let Some(o) = text(field(s, &["outcome", "result"])) {
                 line.push_str(&format!(" {o}"));
             }
+            if let Some(m) = text(field(s, &["message"])) {
+                line.push_str(&format!(": {m}"));
+            }
             out.push_str(&format!("{prefix}{branch}{line}\n"));
             steps(s, &format!("{prefix}{next}"), out);
         }
@@ -185,12 +188,13 @@ mod tests {
     #[test]
     fn journeys_render_as_a_tree_of_steps() {
         let j = json!({"revision": "main@sha1:1", "traceId": "abc", "steps": [
-            {"name": "fetch", "service": "source-controller", "durationMs": 120, "outcome": "ok"},
+            {"name": "fetch", "service": "source-controller", "durationMs": 120, "outcome": "ok",
+             "message": "3 files changed"},
             {"name": "render", "durationMs": 30, "steps": [{"name": "apply", "durationMs": 80}]}
         ]});
         let t = render(&j);
         assert!(t.contains("revision: main@sha1:1\n"));
-        assert!(t.contains("├── fetch [source-controller] 120 ms ok\n"));
+        assert!(t.contains("├── fetch [source-controller] 120 ms ok: 3 files changed\n"));
         assert!(t.contains("└── render 30 ms\n    └── apply 80 ms\n"));
         assert_eq!(
             keys("Kustomization", "ns", "a"),

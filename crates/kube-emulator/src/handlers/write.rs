@@ -274,6 +274,7 @@ fn prepare_new(state: &mut State, t: &Target, obj: &mut Value) -> Result<(), Api
     }
     if def.custom {
         crd::prune_and_default(def, obj);
+        crate::crd_validation::validate(def, obj, None)?;
     } else {
         patch::prune_builtin(&state.merge_schema.clone(), def, obj);
         defaults::fold_secret_string_data(def, obj)?;
@@ -448,6 +449,9 @@ pub(super) fn finish_update(
             crd::prepare(&mut new)?;
         }
         defaults::check_immutable(def, old, &new)?;
+    }
+    if def.custom {
+        crate::crd_validation::validate(def, &new, Some(old))?;
     }
     if (def.has_generation || def.custom) && spec_part(old) != spec_part(&new) {
         let generation = get_path(old, &["metadata", "generation"])
@@ -642,6 +646,11 @@ fn apply(
         return Err(ApiError::bad_request(format!(
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
         )));
+    }
+    // The real field manager refuses an apply body that carries managedFields (null is
+    // the same as absent there).
+    if get_path(&applied, &["metadata", "managedFields"]).is_some_and(|mf| !mf.is_null()) {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
     }
     if let Some(m) = applied.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("managedFields");

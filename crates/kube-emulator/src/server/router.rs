@@ -39,9 +39,9 @@ async fn route_inner(
             );
             return Ok(r);
         }
-        ["openapi", "v2"] => return Ok(discovery::openapi_v2(shared)),
-        ["openapi", "v3"] => return Ok(discovery::openapi_v3_root(shared)),
-        ["openapi", "v3", rest @ ..] => return discovery::openapi_v3_doc(shared, rest),
+        ["openapi", "v2"] => return crate::openapi::v2::serve(shared, &req),
+        ["openapi", "v3"] => return Ok(crate::openapi::v3::root(shared)),
+        ["openapi", "v3", rest @ ..] => return crate::openapi::v3::doc(shared, rest),
         ["api"] => return Ok(discovery::core_api(shared, &req)),
         ["apis"] => return Ok(discovery::apis(shared, &req)),
         ["api", "v1"] => return discovery::resource_list(shared, "", "v1"),

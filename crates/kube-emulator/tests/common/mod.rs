@@ -14,6 +14,8 @@ pub struct Cluster {
     pub emu: Emulator,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
+    /// The kubectl binary the helpers run (`/usr/bin/kubectl` unless [`Cluster::start_old`]).
+    pub kubectl_bin: PathBuf,
 }
 
 impl Cluster {
@@ -31,12 +33,20 @@ impl Cluster {
             emu,
             dir,
             kubeconfig,
+            kubectl_bin: PathBuf::from("/usr/bin/kubectl"),
         }
+    }
+
+    /// An emulator driven by kubectl 1.20 (see [`old_kubectl`]).
+    pub async fn start_old() -> Self {
+        let mut c = Self::start().await;
+        c.kubectl_bin = old_kubectl();
+        c
     }
 
     /// Runs kubectl (blocking, on a blocking thread) with optional stdin.
     pub async fn kubectl_in(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new("/usr/bin/kubectl");
+        let mut cmd = Command::new(&self.kubectl_bin);
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")
@@ -100,6 +110,35 @@ impl Cluster {
     ) -> (u16, serde_json::Value) {
         raw_http(self.emu.addr(), method, path, content_type, body).await
     }
+}
+
+/// kubectl 1.20 (Debian's kubernetes-client, which reads `/openapi/v2`): `$KUBECTL_1_20`, else
+/// `target/tools/kubectl-1.20/usr/bin/kubectl`, fetched by `scripts/ensure-old-kubectl.sh` when
+/// missing. Panics with the command to run when it cannot be had: the test must not pass
+/// without the old client.
+pub fn old_kubectl() -> PathBuf {
+    if let Some(p) = std::env::var_os("KUBECTL_1_20") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("tools/kubectl-1.20/usr/bin/kubectl");
+    if bin.exists() {
+        return bin;
+    }
+    let script = root.join("scripts/ensure-old-kubectl.sh");
+    let fetched = Command::new(&script)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        fetched && bin.exists(),
+        "kubectl 1.20 is missing: run `{}` (as root, needs apt-get) or set KUBECTL_1_20",
+        script.display()
+    );
+    bin
 }
 
 pub fn assert_ok(out: &Output, args: &[&str]) {
@@ -221,3 +260,58 @@ spec:
             properties:
               phase: {type: string}
 ";
+
+/// GET with an Accept header; returns (status, content type, body bytes).
+pub async fn raw_get_accept(
+    addr: std::net::SocketAddr,
+    path: &str,
+    accept: &str,
+) -> (u16, String, Vec<u8>) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("write head");
+    let mut buf = vec![];
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let ct = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-type:")
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    let mut body = buf[split + 4..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    (status, ct, body)
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = vec![];
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&b[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+    out
+}

@@ -3,7 +3,6 @@
 //! walks through what Ferry does, then leaves the stack up until Ctrl-C (`--once` exits).
 
 mod fleet;
-mod stack;
 mod steps;
 
 use std::process::ExitCode;
@@ -13,7 +12,7 @@ async fn main() -> ExitCode {
     let once = std::env::args().any(|a| a == "--once");
     ferry_integration_tests::registry::install_crypto_provider();
     println!("Starting Ferry's embedded default:");
-    let stack = match stack::Stack::start().await {
+    let stack = match ferry_integration_tests::stack::Stack::start().await {
         Ok(stack) => stack,
         Err(e) => {
             eprintln!("✗ could not start the stack: {e:#}");

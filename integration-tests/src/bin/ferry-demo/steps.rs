@@ -2,10 +2,10 @@
 //! an image push that becomes a commit and a rollout; each step timed, with its trace.
 
 use crate::fleet;
-use crate::stack::Stack;
 use anyhow::{Context as _, Result, bail};
 use ferry_integration_tests::git_repo::GitRepoBuilder;
 use ferry_integration_tests::registry::push_image;
+use ferry_integration_tests::stack::Stack;
 use serde_json::Value;
 use std::future::Future;
 use std::time::Duration;

@@ -20,6 +20,8 @@ pub struct Context<R> {
     pub renders: R,
     /// Publisher of `ApplyResult` events; `None` publishes nothing (tools, tests).
     pub publisher: Option<Publisher>,
+    /// The `ferry-journeys` bucket (`ferry trace`); `None` records nothing (tools, tests).
+    pub journeys: Option<async_nats::jetstream::kv::Store>,
     /// Reporting instance written on Kubernetes events.
     pub instance: String,
     /// Objects applied at once within a stage (Flux's `--concurrent-ssa`, default 4).
@@ -29,7 +31,8 @@ pub struct Context<R> {
 }
 
 impl<R> Context<R> {
-    /// A context with Flux's defaults (concurrency 4, dependency re-check 30s), no publisher.
+    /// A context with Flux's defaults (concurrency 4, dependency re-check 30s), no publisher
+    /// and no journeys.
     pub fn new(kube: kube::Client, renders: R) -> Self {
         Self {
             kube,
@@ -37,6 +40,7 @@ impl<R> Context<R> {
             kinds: KindCache::default(),
             renders,
             publisher: None,
+            journeys: None,
             instance: "applier".to_owned(),
             concurrency: 4,
             dependency_requeue: Duration::from_secs(30),

@@ -5,6 +5,7 @@ mod cluster;
 mod context;
 mod dependencies;
 mod error;
+mod history;
 mod inflight;
 mod notify;
 mod render;
@@ -36,7 +37,7 @@ use crate::drift::{self, Drift, DriftMode};
 use crate::expr::HealthRules;
 use crate::health::{WaitOutcome, WaitTarget, Waiter};
 use crate::manifests::{self, ObjMeta};
-use crate::{inventory, prune};
+use crate::{inventory, journey, prune};
 
 /// What a reconcile decided, for the work loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +122,7 @@ impl PendingHealth {
             deadline,
             started,
         } = self;
+        progress.journal.begin(journey::HEALTH);
         let t0 = Instant::now();
         let outcome = Waiter::new(client)
             .with_rules(rules)
@@ -208,6 +210,14 @@ async fn finish<R>(
     result: Result<(), ReconcileError>,
     started: Instant,
 ) -> Result<Outcome, ReconcileError> {
+    // Before status, so whoever sees Ready finds the journey.
+    if let Some(kv) = &ctx.journeys {
+        journey::after(kv, ks, progress, &result).await;
+    }
+    let progress = &Progress {
+        duration: Some(started.elapsed()),
+        ..progress.clone()
+    };
     status::write(&ctx.kube, ks, progress, &result).await?;
     notify::after(ks, ctx, progress, &result, started.elapsed()).await;
     result.map(|()| Outcome::Requeue(ks.spec.interval.as_duration()))
@@ -246,8 +256,10 @@ async fn run_steps<R: RenderSource>(
     };
     let revision = rendered.revision.clone();
     progress.revision = Some(revision.clone());
-    let mut objects =
-        manifests::parse(&rendered.manifests).map_err(|e| ReconcileError::Build(e.to_string()))?;
+    progress.manifests_digest = Some(history::manifests_digest(&rendered.manifests));
+    let mut objects = crate::decrypt::parse(ks, &ctx.kube, &rendered.manifests)
+        .await?
+        .objects;
     apply_common_metadata(ks, &mut objects);
 
     let applier = cluster::applier_for(ks, ctx).await?;
@@ -268,6 +280,7 @@ async fn run_steps<R: RenderSource>(
         .is_some_and(|r| same_revision(r, &revision));
     let mode = DriftMode::of(ks);
 
+    progress.journal.begin(journey::APPLY);
     let (new_inventory, healthy_candidates) = if mode == DriftMode::Warn && same_revision {
         let drifts = drift::detect(&applier, objects, &opts)
             .await
@@ -319,6 +332,7 @@ async fn run_steps<R: RenderSource>(
     };
 
     if ks.spec.prune {
+        progress.journal.begin(journey::PRUNE);
         let stale = inventory::stale(&old_inventory, &new_inventory)
             .map_err(|e| ReconcileError::Prune(e.to_string()))?;
         progress.pruned = prune::prune(&applier, stale, &owner)
@@ -351,8 +365,10 @@ pub async fn diff<R: RenderSource>(
         RenderError::Build(m) => ReconcileError::Build(m),
         RenderError::NotReady(m) | RenderError::Artifact(m) => ReconcileError::Artifact(m),
     })?;
-    let mut objects =
-        manifests::parse(&rendered.manifests).map_err(|e| ReconcileError::Build(e.to_string()))?;
+    let crate::decrypt::Decrypted {
+        mut objects,
+        decrypted,
+    } = crate::decrypt::parse(ks, &ctx.kube, &rendered.manifests).await?;
     apply_common_metadata(ks, &mut objects);
     let applier = cluster::applier_for(ks, ctx).await?;
     let opts = ApplyOptions {
@@ -367,9 +383,11 @@ pub async fn diff<R: RenderSource>(
         .as_ref()
         .and_then(|s| s.inventory.clone())
         .unwrap_or_default();
-    let planned = crate::plan::plan(&applier, objects, &opts, &old_inventory, ks.spec.prune)
+    let mut planned = crate::plan::plan(&applier, objects, &opts, &old_inventory, ks.spec.prune)
         .await
         .map_err(|e| ReconcileError::Apply(e.to_string()))?;
+    // Decrypted values must not leave the applier through the gRPC Diff.
+    crate::decrypt::redact(&mut planned, &decrypted);
     Ok(crate::plan::to_proto(
         &rendered.revision,
         &planned,
@@ -396,9 +414,11 @@ pub fn apply_common_metadata(ks: &Kustomization, objects: &mut [manifests::Manif
 /// Spec fields this applier does not implement fail clearly (Stalled) instead of being ignored,
 /// and CEL expressions that do not compile stall with `InvalidCELExpression`, as in Flux.
 pub fn check_supported(ks: &Kustomization) -> Result<(), ReconcileError> {
-    if ks.spec.decryption.is_some() {
+    if let Some(d) = &ks.spec.decryption
+        && d.service_account_name.is_some()
+    {
         return Err(ReconcileError::Unsupported(
-            "spec.decryption: SOPS decryption is not supported by this applier yet".into(),
+            "spec.decryption.serviceAccountName: KMS workload identity is not supported; Ferry decrypts SOPS with age identities from spec.decryption.secretRef".into(),
         ));
     }
     crate::expr::check_health_exprs(ks.spec.health_check_exprs.as_deref().unwrap_or_default())
@@ -585,11 +605,17 @@ mod tests {
     }
 
     #[test]
-    fn decryption_is_not_supported_and_bad_cel_is_an_invalid_expression() {
-        let k = ks(serde_json::json!({"decryption": {"provider": "sops"}}));
+    fn sops_age_decryption_is_supported_kms_identity_is_not_and_bad_cel_is_an_invalid_expression() {
+        let k = ks(
+            serde_json::json!({"decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}}}),
+        );
+        assert_eq!(check_supported(&k), Ok(()));
+        let k = ks(
+            serde_json::json!({"decryption": {"provider": "sops", "serviceAccountName": "kms"}}),
+        );
         assert!(matches!(
             check_supported(&k),
-            Err(ReconcileError::Unsupported(_))
+            Err(ReconcileError::Unsupported(m)) if m.contains("spec.decryption.serviceAccountName")
         ));
         let k = ks(serde_json::json!({"dependsOn": [{"name": "x", "readyExpr": "dep.("}]}));
         assert!(matches!(

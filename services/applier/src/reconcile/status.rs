@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
-use super::ReconcileError;
+use super::{ReconcileError, history};
 use crate::apply::ChangeSet;
 use crate::drift::{self, Drift, DriftMode};
 use crate::prune::PruneEntry;
@@ -41,6 +41,12 @@ pub struct Progress {
     pub drift: Option<(DriftMode, Vec<Drift>)>,
     /// Health checks ran and passed, in this long.
     pub healthy_after: Option<Duration>,
+    /// The steps for the revision's journey (`ferry trace`).
+    pub journal: crate::journey::Journal,
+    /// Digest of the render's manifests, once read (`status.history`).
+    pub manifests_digest: Option<String>,
+    /// How long the whole reconcile took, set when it finishes (`status.history`).
+    pub duration: Option<Duration>,
 }
 
 fn now() -> Time {
@@ -190,6 +196,24 @@ pub fn next_status(
                 );
             }
         }
+    }
+    if let Some(digest) = &progress.manifests_digest {
+        let status_reason = match result {
+            Ok(()) => reasons::RECONCILIATION_SUCCEEDED,
+            Err(err) => err.reason(),
+        };
+        let mut snapshots = status.history.take().unwrap_or_default();
+        history::record(
+            &mut snapshots,
+            &history::Reconciled {
+                digest,
+                revision: progress.revision.as_deref().unwrap_or_default(),
+                status: status_reason,
+                at: now.clone(),
+                duration: progress.duration.unwrap_or_default(),
+            },
+        );
+        status.history = Some(snapshots);
     }
     status.conditions = Some(conds);
     status

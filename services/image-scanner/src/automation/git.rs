@@ -2,11 +2,14 @@
 //!
 //! Why the CLI and not gix: gix (0.90) cannot push, and the automation must push. The CLI is
 //! isolated from the host: `GIT_CONFIG_NOSYSTEM`, `GIT_CONFIG_GLOBAL=/dev/null`,
-//! `GIT_TERMINAL_PROMPT=0`, no askpass, no credential helper, no redirects, only `http`/`https`,
-//! and no trace variables. Credentials travel as an `http.extraHeader` set through
-//! `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n` — the environment form of
-//! `git -c http.extraHeader=…`, which keeps the header out of the argument list (readable by
-//! every local user in `/proc/<pid>/cmdline`) — never in the URL, and never in logs or errors.
+//! `GIT_TERMINAL_PROMPT=0`, no askpass, no credential helper, no redirects, only `http`/`https`
+//! (plus `ssh` when the Secret holds an SSH key), and no trace variables. HTTP credentials
+//! travel as an `http.extraHeader` set through `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`/
+//! `GIT_CONFIG_VALUE_n` — the environment form of `git -c http.extraHeader=…`, which keeps the
+//! header out of the argument list (readable by every local user in `/proc/<pid>/cmdline`) —
+//! never in the URL, and never in logs or errors. SSH keys and `known_hosts` are written to a
+//! private (0700) directory outside the work tree, used through `GIT_SSH_COMMAND` with strict
+//! host key checking, and removed when the run ends.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -14,100 +17,19 @@ use std::time::Duration;
 
 use base64::Engine as _;
 
-/// Credentials for the Git remote, from the GitRepository's Secret. `Debug` redacts them.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct GitCredentials {
-    /// HTTP basic auth (`username`, `password`).
-    pub basic: Option<(String, String)>,
-    /// HTTP bearer token (`bearerToken`).
-    pub bearer_token: Option<String>,
-}
+/// Credentials for the Git remote, from the GitRepository's Secret (Flux's keys, read by the
+/// `git-credentials` crate that source-controller uses too). `Debug` redacts them.
+pub use git_credentials::{AuthError as GitCredentialsError, Credentials as GitCredentials};
 
-impl std::fmt::Debug for GitCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GitCredentials")
-            .field(
-                "basic",
-                &self.basic.as_ref().map(|(user, _)| (user, "<redacted>")),
-            )
-            .field(
-                "bearer_token",
-                &self.bearer_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
+/// The `Authorization` header value, if any (bearer wins over basic, as in Flux).
+fn http_header(credentials: &GitCredentials) -> Option<String> {
+    if let Some(token) = &credentials.bearer_token {
+        return Some(format!("Authorization: Bearer {token}"));
     }
-}
-
-/// A Secret without a usable combination of Flux's keys.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum GitCredentialsError {
-    /// `username` without `password` or the other way round.
-    #[error("secret has '{present}' but no '{missing}'")]
-    Incomplete {
-        /// The key that is there.
-        present: &'static str,
-        /// The key that should be next to it.
-        missing: &'static str,
-    },
-    /// A value is not valid UTF-8.
-    #[error("secret key '{0}' is not valid UTF-8")]
-    NotUtf8(&'static str),
-    /// SSH keys are for `ssh://` remotes, which the automation does not support.
-    #[error(
-        "SSH credentials ('identity') are not supported by image automation; use an https URL with username/password or bearerToken"
-    )]
-    SshUnsupported,
-}
-
-impl GitCredentials {
-    /// Reads `username`/`password` or `bearerToken` from a Secret's decoded `data`.
-    pub fn from_secret_data(
-        data: &std::collections::BTreeMap<String, Vec<u8>>,
-    ) -> Result<Self, GitCredentialsError> {
-        let text = |key: &'static str| -> Result<Option<String>, GitCredentialsError> {
-            data.get(key)
-                .map(|v| {
-                    String::from_utf8(v.clone()).map_err(|_| GitCredentialsError::NotUtf8(key))
-                })
-                .transpose()
-        };
-        let basic = match (text("username")?, text("password")?) {
-            (Some(user), Some(pass)) => Some((user, pass)),
-            (Some(_), None) => {
-                return Err(GitCredentialsError::Incomplete {
-                    present: "username",
-                    missing: "password",
-                });
-            }
-            (None, Some(_)) => {
-                return Err(GitCredentialsError::Incomplete {
-                    present: "password",
-                    missing: "username",
-                });
-            }
-            (None, None) => None,
-        };
-        let bearer_token = text("bearerToken")?;
-        if basic.is_none() && bearer_token.is_none() && data.contains_key("identity") {
-            return Err(GitCredentialsError::SshUnsupported);
-        }
-        Ok(Self {
-            basic,
-            bearer_token,
-        })
-    }
-
-    /// The `Authorization` header value, if any (bearer wins over basic, as in Flux).
-    fn header(&self) -> Option<String> {
-        if let Some(token) = &self.bearer_token {
-            return Some(format!("Authorization: Bearer {token}"));
-        }
-        self.basic.as_ref().map(|(user, pass)| {
-            let encoded =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-            format!("Authorization: Basic {encoded}")
-        })
-    }
+    credentials.basic.as_ref().map(|(user, pass)| {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        format!("Authorization: Basic {encoded}")
+    })
 }
 
 /// A failed `git` invocation.
@@ -166,6 +88,10 @@ pub(crate) struct Git {
     dir: PathBuf,
     credentials: GitCredentials,
     timeout: Duration,
+    /// Private files (SSH key, `known_hosts`, CA) for this run; removed on drop.
+    _private: tempfile::TempDir,
+    ssh_command: Option<String>,
+    ca_file: Option<PathBuf>,
 }
 
 /// What `git` printed.
@@ -176,12 +102,36 @@ pub(crate) struct Output {
 }
 
 impl Git {
-    pub(crate) fn new(dir: &Path, credentials: GitCredentials, timeout: Duration) -> Self {
-        Self {
+    /// Prepares `git` for the work tree `dir`, writing the SSH key, `known_hosts` and CA (when
+    /// the credentials have them) into a fresh private directory.
+    pub(crate) fn new(
+        dir: &Path,
+        credentials: GitCredentials,
+        timeout: Duration,
+    ) -> std::io::Result<Self> {
+        let private = tempfile::Builder::new()
+            .prefix("ferry-git-credentials-")
+            .tempdir()?;
+        // `-F /dev/null`: the service user's ~/.ssh/config must not change host, key or checks.
+        let ssh_command = credentials
+            .ssh_command(private.path())?
+            .map(|command| format!("{command} -F /dev/null"));
+        let ca_file = match &credentials.ca_pem {
+            Some(pem) => {
+                let path = private.path().join("ca.crt");
+                std::fs::write(&path, pem)?;
+                Some(path)
+            }
+            None => None,
+        };
+        Ok(Self {
             dir: dir.to_owned(),
             credentials,
             timeout,
-        }
+            _private: private,
+            ssh_command,
+            ca_file,
+        })
     }
 
     /// Runs `git args…`, returning its output whether or not it succeeded.
@@ -198,10 +148,12 @@ impl Git {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_ALLOW_PROTOCOL", "http:https")
             .env("LC_ALL", "C")
             .env_remove("GIT_ASKPASS")
             .env_remove("SSH_ASKPASS")
+            .env_remove("SSH_AUTH_SOCK")
+            .env_remove("GIT_SSH")
+            .env_remove("GIT_SSH_VARIANT")
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
             .env_remove("GIT_INDEX_FILE")
@@ -213,14 +165,25 @@ impl Git {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        match &self.ssh_command {
+            Some(ssh) => command
+                .env("GIT_ALLOW_PROTOCOL", "http:https:ssh")
+                .env("GIT_SSH_COMMAND", ssh),
+            None => command
+                .env("GIT_ALLOW_PROTOCOL", "http:https")
+                .env_remove("GIT_SSH_COMMAND"),
+        };
         // No credential helpers; no redirects, so the Authorization header never follows a
         // redirect to another host.
         let mut config: Vec<(&str, String)> = vec![
             ("credential.helper", String::new()),
             ("http.followRedirects", "false".to_owned()),
         ];
-        if let Some(header) = self.credentials.header() {
+        if let Some(header) = http_header(&self.credentials) {
             config.push(("http.extraHeader", header));
+        }
+        if let Some(ca) = &self.ca_file {
+            config.push(("http.sslCAInfo", ca.display().to_string()));
         }
         command.env("GIT_CONFIG_COUNT", config.len().to_string());
         for (i, (key, value)) in config.iter().enumerate() {
@@ -276,24 +239,61 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
     #[test]
-    fn secret_keys_map_to_credentials_and_debug_redacts_them() {
-        let data = BTreeMap::from([
-            ("username".to_owned(), b"bot".to_vec()),
-            ("password".to_owned(), b"s3cret".to_vec()),
-        ]);
-        let creds = GitCredentials::from_secret_data(&data).expect("basic");
-        assert_eq!(creds.basic, Some(("bot".into(), "s3cret".into())));
-        assert!(!format!("{creds:?}").contains("s3cret"));
-        let data = BTreeMap::from([("bearerToken".to_owned(), b"tok".to_vec())]);
-        let creds = GitCredentials::from_secret_data(&data).expect("bearer");
-        assert_eq!(creds.header().as_deref(), Some("Authorization: Bearer tok"));
-        let data = BTreeMap::from([("username".to_owned(), b"bot".to_vec())]);
-        assert!(GitCredentials::from_secret_data(&data).is_err());
-        let data = BTreeMap::from([("identity".to_owned(), b"key".to_vec())]);
+    fn bearer_token_wins_over_basic_and_basic_is_base64_encoded() {
+        let creds =
+            GitCredentials::from_secret_data(&data(&[("username", "bot"), ("password", "s3cret")]))
+                .expect("basic");
         assert_eq!(
-            GitCredentials::from_secret_data(&data),
-            Err(GitCredentialsError::SshUnsupported)
+            http_header(&creds).as_deref(),
+            Some("Authorization: Basic Ym90OnMzY3JldA==")
         );
+        assert!(!format!("{creds:?}").contains("s3cret"));
+        let creds = GitCredentials::from_secret_data(&data(&[
+            ("username", "bot"),
+            ("password", "s3cret"),
+            ("bearerToken", "tok"),
+        ]))
+        .expect("bearer");
+        assert_eq!(
+            http_header(&creds).as_deref(),
+            Some("Authorization: Bearer tok")
+        );
+    }
+
+    #[test]
+    fn ssh_key_files_are_private_and_removed_with_the_run() {
+        let creds = GitCredentials::from_secret_data(&data(&[
+            ("identity", "KEY"),
+            ("known_hosts", "host ssh-ed25519 AAAA"),
+        ]))
+        .expect("ssh");
+        let work = tempfile::tempdir().expect("work dir");
+        let git = Git::new(work.path(), creds, Duration::from_secs(5)).expect("git");
+        let private = git._private.path().to_owned();
+        let command = git.ssh_command.clone().expect("ssh command");
+        assert!(command.contains("StrictHostKeyChecking=yes") && command.ends_with("-F /dev/null"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(private.join("identity"))
+                .expect("identity written")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(
+            !private.starts_with(work.path()),
+            "never inside the work tree"
+        );
+        drop(git);
+        assert!(!private.exists());
     }
 }

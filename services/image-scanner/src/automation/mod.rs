@@ -1,20 +1,24 @@
-//! ImageUpdateAutomation runs: fetch the branch, apply setters, commit with Flux's message
-//! template, push; when another replica pushed first (non-fast-forward), fetch the new tip,
-//! apply again and retry, a bounded number of times. Git work uses the `git` CLI (see [`git`]).
+//! ImageUpdateAutomation runs: fetch the branch, apply setters, commit (signed when a key is
+//! given) with Flux's message template, push; when another replica pushed first
+//! (non-fast-forward), fetch the new tip, apply again and retry, a bounded number of times. Git
+//! work uses the `git` CLI over http(s) or SSH (see [`git`]), signing uses gpg (see [`signing`]).
 
 pub mod git;
+pub mod signing;
 pub mod template;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use flux_api::image::{DEFAULT_COMMIT_MESSAGE, ImageUpdateAutomation};
+use flux_api::image::{DEFAULT_COMMIT_MESSAGE, ImageUpdateAutomation, SigningKeyType};
 use flux_api::source::GitRepositorySpec;
 use sha2::{Digest as _, Sha256};
 
 use crate::setters::{self, Policies, SetterError, UpdateOptions, UpdateResult};
 use git::{Git, GitCommandError};
 pub use git::{GitCredentials, GitCredentialsError};
+use signing::Signer;
+pub use signing::{SigningError, SigningKey};
 use template::{Template, TemplateError, Value};
 
 /// Attempts of a run when pushes keep losing races.
@@ -26,11 +30,14 @@ pub enum AutomationError {
     /// The source or automation settings cannot work (URL with credentials, no branch, …).
     #[error("invalid source configuration: {0}")]
     InvalidSource(String),
-    /// Commit signing was requested; this implementation cannot sign.
+    /// The signing key cannot be used; nothing was committed or pushed.
+    #[error("commit signing (spec.git.commit.signingKey): {0}")]
+    Signing(#[from] SigningError),
+    /// `signingKey.type: ssh`: only OpenPGP keys sign here.
     #[error(
-        "commit signing (spec.git.commit.signingKey) is not supported by Ferry's image automation yet"
+        "spec.git.commit.signingKey.type 'ssh' is not supported by Ferry's image automation; use type 'gpg' with an armored OpenPGP key in 'git.asc'"
     )]
-    SigningNotSupported,
+    SshSigningUnsupported,
     /// The message or branch template is invalid or failed.
     #[error("{what}: {source}")]
     Template {
@@ -79,9 +86,9 @@ impl AutomationError {
     /// The Ready condition reason Flux's image-automation-controller uses.
     pub fn reason(&self) -> &'static str {
         match self {
-            AutomationError::InvalidSource(_) | AutomationError::BranchNotFound(_) => {
-                "InvalidSourceConfiguration"
-            }
+            AutomationError::InvalidSource(_)
+            | AutomationError::BranchNotFound(_)
+            | AutomationError::SshSigningUnsupported => "InvalidSourceConfiguration",
             AutomationError::Git(e) if e.is_auth() => "AccessDenied",
             AutomationError::Template {
                 source: TemplateError::RemovedField,
@@ -120,7 +127,8 @@ pub struct PushSettings {
 /// Everything one run needs; build it with [`AutomationRequest::from_specs`] or by hand.
 #[derive(Debug, Clone)]
 pub struct AutomationRequest {
-    /// Remote URL (`http`/`https`, without credentials).
+    /// Remote URL: `http`/`https` without credentials, or SSH (`ssh://[user@]host[:port]/path`
+    /// or `[user@]host:path`) with an `identity` and `known_hosts` in the credentials.
     pub url: String,
     /// Credentials from the GitRepository's Secret.
     pub credentials: GitCredentials,
@@ -132,8 +140,8 @@ pub struct AutomationRequest {
     pub update_path: Option<String>,
     /// Commit author.
     pub author: Author,
-    /// Whether `signingKey` is set (refused: not supported).
-    pub signing_requested: bool,
+    /// The OpenPGP key to sign commits with (`signingKey`'s Secret).
+    pub signing_key: Option<SigningKey>,
     /// `messageTemplate`; [`DEFAULT_COMMIT_MESSAGE`] when unset.
     pub message_template: Option<String>,
     /// `messageTemplateValues` (`.Values`).
@@ -151,17 +159,36 @@ pub struct AutomationRequest {
 }
 
 impl AutomationRequest {
-    /// Maps an ImageUpdateAutomation and its GitRepository to a request.
+    /// Maps an ImageUpdateAutomation and its GitRepository to a request. `signing_key` is the
+    /// key from `signingKey.secretRef`, required when the spec sets one.
     pub fn from_specs(
         automation: &ImageUpdateAutomation,
         source: &GitRepositorySpec,
         credentials: GitCredentials,
+        signing_key: Option<SigningKey>,
         policies: Policies,
     ) -> Result<Self, AutomationError> {
         let spec = &automation.spec;
         let git = spec.git.as_ref().ok_or_else(|| {
             AutomationError::InvalidSource("spec.git is required to commit".into())
         })?;
+        if let Some(proxy) = &source.proxy_secret_ref {
+            return Err(AutomationError::InvalidSource(format!(
+                "the GitRepository's spec.proxySecretRef ('{}') is not supported by image automation yet; remove it or reach the Git server directly",
+                proxy.name
+            )));
+        }
+        if let Some(requested) = &git.commit.signing_key {
+            if requested.type_ == Some(SigningKeyType::Ssh) {
+                return Err(AutomationError::SshSigningUnsupported);
+            }
+            if signing_key.is_none() {
+                return Err(AutomationError::InvalidSource(format!(
+                    "spec.git.commit.signingKey is set but no key was read from secret '{}'",
+                    requested.secret_ref.name
+                )));
+            }
+        }
         let reference = git
             .checkout
             .as_ref()
@@ -189,7 +216,7 @@ impl AutomationRequest {
                 name: git.commit.author.name.clone().unwrap_or_default(),
                 email: git.commit.author.email.clone(),
             },
-            signing_requested: git.commit.signing_key.is_some(),
+            signing_key: git.commit.signing_key.as_ref().and(signing_key),
             message_template: git.commit.message_template.clone(),
             message_values: git
                 .commit
@@ -235,10 +262,7 @@ pub enum AutomationOutcome {
 
 /// Runs the automation once: see the module docs.
 pub async fn run(request: &AutomationRequest) -> Result<AutomationOutcome, AutomationError> {
-    if request.signing_requested {
-        return Err(AutomationError::SigningNotSupported);
-    }
-    check_url(&request.url)?;
+    check_url(&request.url, &request.credentials)?;
     let message_template = Template::parse(
         request
             .message_template
@@ -259,11 +283,17 @@ pub async fn run(request: &AutomationRequest) -> Result<AutomationOutcome, Autom
             what: "branch name template",
             source,
         })?;
+    // A bad key fails here, before any Git work.
+    let signer = match &request.signing_key {
+        Some(key) => Some(Signer::prepare(key, request.timeout).await?),
+        None => None,
+    };
     let dir = tempfile::Builder::new()
         .prefix("ferry-automation-")
         .tempdir()
         .map_err(|e| AutomationError::Local(format!("creating a work directory: {e}")))?;
-    let git = Git::new(dir.path(), request.credentials.clone(), request.timeout);
+    let git = Git::new(dir.path(), request.credentials.clone(), request.timeout)
+        .map_err(|e| AutomationError::Local(format!("writing the Git credentials: {e}")))?;
     git.run(&["init", "--quiet"]).await?;
     git.run(&["remote", "add", "origin", &request.url]).await?;
 
@@ -306,7 +336,7 @@ pub async fn run(request: &AutomationRequest) -> Result<AutomationOutcome, Autom
             Some(template) => branch_name(&git, template, &data, &result).await?,
             None => push_branch.clone(),
         };
-        let commit = commit(&git, &request.author, &message).await?;
+        let commit = commit(&git, &request.author, &message, signer.as_ref()).await?;
         let pushes_branch = request.push.branch.is_some()
             || request.push.refspec.is_none()
             || branch_template.is_some();
@@ -357,22 +387,51 @@ pub async fn run(request: &AutomationRequest) -> Result<AutomationOutcome, Autom
     })
 }
 
-fn check_url(url: &str) -> Result<(), AutomationError> {
+fn check_url(url: &str, credentials: &GitCredentials) -> Result<(), AutomationError> {
     let Some((scheme, rest)) = url.split_once("://") else {
+        if is_scp_like(url) {
+            return require_ssh_key(url, credentials);
+        }
         return Err(AutomationError::InvalidSource(format!(
             "URL {url:?} has no scheme"
         )));
     };
-    if scheme != "http" && scheme != "https" {
-        return Err(AutomationError::InvalidSource(format!(
-            "{scheme}:// remotes are not supported by image automation; use http(s)"
-        )));
-    }
     let authority = rest.split('/').next().unwrap_or(rest);
-    if authority.contains('@') {
-        return Err(AutomationError::InvalidSource(
+    match scheme {
+        "http" | "https" if authority.contains('@') => Err(AutomationError::InvalidSource(
             "credentials in the URL are not accepted; use the GitRepository's secretRef".into(),
-        ));
+        )),
+        "http" | "https" => Ok(()),
+        "ssh" => {
+            if let Some((user_info, _)) = authority.rsplit_once('@')
+                && user_info.contains(':')
+            {
+                return Err(AutomationError::InvalidSource(
+                    "a password in an ssh:// URL is not accepted; use 'identity' in the GitRepository's secretRef".into(),
+                ));
+            }
+            require_ssh_key(url, credentials)
+        }
+        _ => Err(AutomationError::InvalidSource(format!(
+            "{scheme}:// remotes are not supported by image automation; use http(s) or ssh"
+        ))),
+    }
+}
+
+/// Git's scp-like syntax, `[user@]host:path`: a colon before any slash.
+fn is_scp_like(url: &str) -> bool {
+    match url.find(':') {
+        Some(colon) => colon > 0 && !url[..colon].contains('/'),
+        None => false,
+    }
+}
+
+/// SSH remotes need a key and the host keys to check the server against (as Flux requires).
+fn require_ssh_key(url: &str, credentials: &GitCredentials) -> Result<(), AutomationError> {
+    if credentials.ssh.is_none() {
+        return Err(AutomationError::InvalidSource(format!(
+            "SSH remote {url:?} needs the GitRepository's secretRef to hold 'identity' and 'known_hosts' (host keys are always verified)"
+        )));
     }
     Ok(())
 }
@@ -431,31 +490,39 @@ async fn apply(
     .map_err(AutomationError::from)
 }
 
-async fn commit(git: &Git, author: &Author, message: &str) -> Result<String, AutomationError> {
+async fn commit(
+    git: &Git,
+    author: &Author,
+    message: &str,
+    signer: Option<&Signer>,
+) -> Result<String, AutomationError> {
     let name = if author.name.is_empty() {
         &author.email
     } else {
         &author.name
     };
     git.run(&["add", "--all"]).await?;
-    let env = [
+    let home = signer.map(|s| s.home().display().to_string());
+    let mut env = vec![
         ("GIT_AUTHOR_NAME", name.as_str()),
         ("GIT_AUTHOR_EMAIL", author.email.as_str()),
         ("GIT_COMMITTER_NAME", name.as_str()),
         ("GIT_COMMITTER_EMAIL", author.email.as_str()),
     ];
-    git.run_env(
-        &[
-            "commit",
-            "--quiet",
-            "--no-verify",
-            "--cleanup=verbatim",
-            "-m",
-            message,
-        ],
-        &env,
-    )
-    .await?;
+    let sign_arg = signer.map(|s| format!("--gpg-sign={}", s.fingerprint()));
+    let mut args = vec!["commit", "--quiet", "--no-verify", "--cleanup=verbatim"];
+    if let (Some(home), Some(sign_arg)) = (&home, &sign_arg) {
+        env.push(("GNUPGHOME", home.as_str()));
+        args.push(sign_arg.as_str());
+    }
+    args.extend(["-m", message]);
+    match git.run_env(&args, &env).await {
+        Ok(_) => {}
+        Err(GitCommandError::Failed { stderr, .. }) if signer.is_some() => {
+            return Err(SigningError::Sign(stderr).into());
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(git.run(&["rev-parse", "HEAD"]).await?)
 }
 
@@ -771,4 +838,79 @@ pub fn template_data(request: &AutomationRequest, result: &UpdateResult) -> Valu
             ),
         ],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ssh_credentials() -> GitCredentials {
+        GitCredentials::from_secret_data(&BTreeMap::from([
+            ("identity".to_owned(), b"KEY".to_vec()),
+            ("known_hosts".to_owned(), b"host ssh-ed25519 AAAA".to_vec()),
+        ]))
+        .expect("ssh credentials")
+    }
+
+    fn automation(signing: serde_json::Value) -> ImageUpdateAutomation {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+            "metadata": {"name": "fleet", "namespace": "apps"},
+            "spec": {"interval": "10m", "sourceRef": {"kind": "GitRepository", "name": "fleet"},
+                "git": {"commit": {"author": {"email": "bot@example.com"}, "signingKey": signing}}}
+        }))
+        .expect("automation")
+    }
+
+    fn source(extra: serde_json::Value) -> GitRepositorySpec {
+        let mut spec = serde_json::json!({"url": "https://git.example/fleet", "interval": "1m",
+            "ref": {"branch": "main"}});
+        spec.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        serde_json::from_value(spec).expect("source")
+    }
+
+    #[test]
+    fn from_specs_refuses_a_source_proxy_ssh_signing_and_a_missing_key() {
+        let gpg = serde_json::json!({"secretRef": {"name": "signing"}});
+        let key = || Some(SigningKey::new("KEY", None));
+        let build = |a: &ImageUpdateAutomation, s: &GitRepositorySpec, k| {
+            AutomationRequest::from_specs(a, s, GitCredentials::default(), k, Policies::new())
+        };
+        let plain = source(serde_json::json!({}));
+        let request = build(&automation(gpg.clone()), &plain, key()).expect("valid");
+        assert_eq!(request.signing_key, key());
+        let err = build(&automation(gpg.clone()), &plain, None).expect_err("no key loaded");
+        assert_eq!(err.reason(), "InvalidSourceConfiguration");
+        let ssh = serde_json::json!({"secretRef": {"name": "signing"}, "type": "ssh"});
+        assert!(matches!(
+            build(&automation(ssh), &plain, key()),
+            Err(AutomationError::SshSigningUnsupported)
+        ));
+        let proxied = source(serde_json::json!({"proxySecretRef": {"name": "proxy"}}));
+        let err = build(&automation(gpg), &proxied, key()).expect_err("proxy");
+        assert!(err.to_string().contains("proxySecretRef"), "{err}");
+    }
+
+    #[test]
+    fn ssh_and_scp_like_urls_need_an_ssh_key_and_refuse_passwords() {
+        let ssh = ssh_credentials();
+        let none = GitCredentials::default();
+        for url in [
+            "ssh://git@github.com/org/fleet.git",
+            "ssh://git@[::1]:2222/srv/fleet.git",
+            "git@github.com:org/fleet.git",
+            "github.com:org/fleet.git",
+        ] {
+            assert!(check_url(url, &ssh).is_ok(), "{url}");
+            let err = check_url(url, &none).expect_err("no key");
+            assert!(err.to_string().contains("'known_hosts'"), "{url}: {err}");
+        }
+        assert!(check_url("ssh://git:pw@host/fleet", &ssh).is_err());
+        assert!(check_url("https://user:pw@host/fleet", &none).is_err());
+        assert!(check_url("https://host/fleet", &none).is_ok());
+        assert!(check_url("/srv/fleet.git", &ssh).is_err(), "a local path");
+        assert!(check_url("ftp://host/fleet", &ssh).is_err());
+    }
 }

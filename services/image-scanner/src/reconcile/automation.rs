@@ -8,7 +8,7 @@ use super::status::{self, Failure};
 use super::support::{record_event, required_secret, selector_matches};
 use super::{Context, Disposition, ReconcileError};
 use crate::automation::{
-    self, AutomationError, AutomationOutcome, AutomationRequest, GitCredentials,
+    self, AutomationError, AutomationOutcome, AutomationRequest, GitCredentials, SigningKey,
 };
 use crate::setters::{Policies, PolicyKey};
 use flux_api::conditions::reasons;
@@ -21,9 +21,8 @@ use std::time::Duration;
 
 use super::status::{FIELD_MANAGER, REQUESTED_AT};
 
-/// The annotation carrying the W3C `traceparent` of the run that pushed, set on the
-/// GitRepository together with `requestedAt`.
-pub const TRACEPARENT_ANNOTATION: &str = "ferry.dev/traceparent";
+/// The trace-context annotation (defined in `ferry-bus`).
+pub use ferry_bus::trace_headers::TRACEPARENT_ANNOTATION;
 
 const RETRY: Duration = Duration::from_secs(10);
 
@@ -46,6 +45,7 @@ pub async fn reconcile(
         return Ok(Disposition::Done);
     }
     let now = status::now();
+    let timer = ferry_bus::journey::Timer::start();
     let result = steps(ctx, obj).await;
     let mut next = obj.status.clone().unwrap_or_default();
     let generation = obj.metadata.generation;
@@ -77,6 +77,10 @@ pub async fn reconcile(
     ));
     let value = serde_json::to_value(&next).map_err(|e| ReconcileError::Status(e.to_string()))?;
     status::patch_status(&ctx.kube, obj, value).await?;
+    // Before the source is asked to fetch, so the image update leads the revision's journey.
+    if let Ok(ran) = &result {
+        crate::journey::pushed(&ctx.journeys, obj, &ran.source, &ran.outcome, &timer).await;
+    }
     match &result {
         Ok(Ran {
             outcome:
@@ -174,15 +178,47 @@ async fn steps(ctx: &Context, obj: &ImageUpdateAutomation) -> Result<Ran, Failur
         }
         None => GitCredentials::default(),
     };
+    let signing_key = signing_key(ctx, obj, &namespace).await?;
     // The selected policies with a latest image.
     let (policies, observed) = selected_policies(ctx, obj, &namespace).await?;
-    let request = AutomationRequest::from_specs(obj, &source.spec, credentials, policies)
-        .map_err(from_automation)?;
+    let request =
+        AutomationRequest::from_specs(obj, &source.spec, credentials, signing_key, policies)
+            .map_err(from_automation)?;
     let outcome = automation::run(&request).await.map_err(from_automation)?;
     Ok(Ran {
         outcome,
         observed,
         source,
+    })
+}
+
+/// The OpenPGP key of `spec.git.commit.signingKey.secretRef` (in the automation's namespace),
+/// when one is set and of type gpg; [`AutomationRequest::from_specs`] refuses type ssh.
+async fn signing_key(
+    ctx: &Context,
+    obj: &ImageUpdateAutomation,
+    namespace: &str,
+) -> Result<Option<SigningKey>, Failure> {
+    let Some(requested) = obj
+        .spec
+        .git
+        .as_ref()
+        .and_then(|g| g.commit.signing_key.as_ref())
+    else {
+        return Ok(None);
+    };
+    if requested.type_ == Some(flux_api::image::SigningKeyType::Ssh) {
+        return Ok(None);
+    }
+    let name = &requested.secret_ref.name;
+    let data = required_secret(&ctx.kube, namespace, name)
+        .await
+        .map_err(|e| Failure::wait(reasons::INVALID_SOURCE_CONFIGURATION, e))?;
+    SigningKey::from_secret_data(&data).map(Some).map_err(|e| {
+        Failure::wait(
+            reasons::INVALID_SOURCE_CONFIGURATION,
+            format!("signing key secret '{namespace}/{name}': {e}"),
+        )
     })
 }
 
@@ -229,14 +265,14 @@ fn from_automation(e: AutomationError) -> Failure {
     let message = e.to_string();
     let reason = e.reason();
     match e {
-        AutomationError::SigningNotSupported
+        AutomationError::SshSigningUnsupported
         | AutomationError::Template { .. }
         | AutomationError::InvalidBranchName(_) => Failure::stall(reason, message),
         AutomationError::InvalidSource(_) | AutomationError::BranchNotFound(_) => {
             Failure::wait(reason, message)
         }
         AutomationError::Git(ref g) if g.is_auth() => Failure::wait(reason, message),
-        AutomationError::Update(_) => Failure::wait(reason, message),
+        AutomationError::Update(_) | AutomationError::Signing(_) => Failure::wait(reason, message),
         _ => Failure::retry(reason, message, RETRY),
     }
 }

@@ -34,6 +34,8 @@ pub struct Context {
     pub instance: String,
     /// The Azure identity for `provider: azure`, when one is configured.
     pub azure: Option<Arc<AcrTokenProvider>>,
+    /// The `ferry-journeys` bucket, where pushes start their revision's journey.
+    pub journeys: async_nats::jetstream::kv::Store,
 }
 
 /// What the work loop does with the message once a reconcile wrote its status.

@@ -184,12 +184,17 @@ async fn digest_client(
         Some(r) => load(r.name.clone()).await?,
         None => None,
     };
+    let proxy = match &repo.spec.proxy_secret_ref {
+        Some(r) => load(r.name.clone()).await?,
+        None => None,
+    };
     let request = ScanRequest::from_spec(
         &repo.spec,
         docker.as_ref(),
         cert.as_ref(),
         ctx.azure.clone(),
     )
+    .and_then(|request| request.with_proxy(proxy.as_ref()))
     .map_err(|e| Failure::wait(reasons::ACCESS_DENIED, e.to_string()))?;
     let client = RegistryClient::new(request.options.clone())
         .map_err(|e| Failure::stall(reasons::FAILURE, e.to_string()))?;

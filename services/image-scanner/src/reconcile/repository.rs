@@ -134,7 +134,8 @@ async fn steps(
     Ok(Scanned::New(scan))
 }
 
-/// Builds the scan from the spec and its Secrets (`secretRef`, `certSecretRef`).
+/// Builds the scan from the spec and its Secrets (`secretRef`, `certSecretRef`,
+/// `proxySecretRef`).
 async fn scan_request(
     ctx: &Context,
     obj: &ImageRepository,
@@ -168,7 +169,22 @@ async fn scan_request(
         ),
         None => None,
     };
+    let proxy = match &obj.spec.proxy_secret_ref {
+        Some(r) => Some(
+            secret_data(&ctx.kube, namespace, &r.name)
+                .await
+                .map_err(|e| Failure::retry(reasons::FAILURE, e, RETRY))?
+                .ok_or_else(|| {
+                    Failure::wait(
+                        reasons::FAILURE,
+                        format!("proxySecretRef: secret '{namespace}/{}' not found", r.name),
+                    )
+                })?,
+        ),
+        None => None,
+    };
     ScanRequest::from_spec(&obj.spec, docker.as_ref(), cert.as_ref(), ctx.azure.clone())
+        .and_then(|request| request.with_proxy(proxy.as_ref()))
         .map_err(from_registry)
 }
 

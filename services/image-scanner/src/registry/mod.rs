@@ -4,6 +4,7 @@ mod acr;
 mod credentials;
 mod error;
 mod image;
+mod proxy;
 mod scan;
 
 pub use acr::{
@@ -15,6 +16,7 @@ pub use credentials::{
 };
 pub use error::RegistryError;
 pub use image::ImageName;
+pub use proxy::{Proxy, ProxyError};
 pub use scan::{
     ClientOptions, DEFAULT_PAGE_SIZE, RegistryAuthSource, RegistryClient, ScanRequest, TagScan,
     compile_exclusions, scan_tags,

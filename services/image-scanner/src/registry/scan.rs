@@ -31,6 +31,8 @@ pub struct ClientOptions {
     pub ca_pem: Option<Vec<u8>>,
     /// Tags asked for per page.
     pub page_size: usize,
+    /// The HTTP proxy (`proxySecretRef`) for every request.
+    pub proxy: Option<super::Proxy>,
 }
 
 impl Default for ClientOptions {
@@ -40,6 +42,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(60),
             ca_pem: None,
             page_size: DEFAULT_PAGE_SIZE,
+            proxy: None,
         }
     }
 }
@@ -125,6 +128,8 @@ impl RegistryClient {
             connect_timeout: Some(options.timeout),
             read_timeout: Some(options.timeout),
             user_agent: concat!("ferry-image-scanner/", env!("CARGO_PKG_VERSION")),
+            http_proxy: options.proxy.as_ref().map(|p| p.url().to_owned()),
+            https_proxy: options.proxy.as_ref().map(|p| p.url().to_owned()),
             ..ClientConfig::default()
         };
         let client = Client::try_from(config)
@@ -343,8 +348,22 @@ impl ScanRequest {
                 timeout: spec.timeout(),
                 ca_pem,
                 page_size: DEFAULT_PAGE_SIZE,
+                proxy: None,
             },
         })
+    }
+
+    /// Adds the proxy from the decoded `data` of `proxySecretRef`, when there is one.
+    pub fn with_proxy(
+        mut self,
+        proxy_secret: Option<&std::collections::BTreeMap<String, Vec<u8>>>,
+    ) -> Result<Self, RegistryError> {
+        if let Some(data) = proxy_secret {
+            let proxy = super::Proxy::from_secret_data(data)
+                .map_err(|e| RegistryError::Client(format!("proxySecretRef: {e}")))?;
+            self.options.proxy = Some(proxy);
+        }
+        Ok(self)
     }
 
     /// Runs the scan.

@@ -46,8 +46,8 @@ pub struct RenderSpec {
     /// `spec.buildMetadata`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_metadata: Option<Vec<BuildMetadataOption>>,
-    /// `spec.decryption`: SOPS decryption is not supported by this renderer, so a spec
-    /// asking for it fails instead of applying encrypted data.
+    /// `spec.decryption`: not used here. SOPS-encrypted objects pass through the render (and
+    /// the render store) still encrypted; the applier decrypts them right before apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decryption: Option<serde_json::Value>,
 }

@@ -14,5 +14,5 @@ pub use cache::RepoCache;
 pub use diff::changed_paths;
 pub use error::GitError;
 pub use reference::{GitRef, Resolved, resolve};
-pub use remote::{RemoteRef, fetch, list_remote_refs};
-pub use tree::{TreeLimits, read_tree};
+pub use remote::{RemoteRef, fetch, list_and_fetch_if, list_remote_refs};
+pub use tree::{TreeLimits, load_blob, read_tree, tree_items};

@@ -49,6 +49,29 @@ pub fn fetch(
     })
 }
 
+/// Lists the refs matching `refspecs` and, on the same connection, fetches them when `want`
+/// (given the advertised refs) says so: one handshake and ls-refs instead of two when the refs
+/// to fetch are the refs listed. Returns the refs and whether objects were fetched.
+pub fn list_and_fetch_if(
+    repo: &gix::Repository,
+    url: &str,
+    creds: &Credentials,
+    refspecs: &[String],
+    interrupt: &AtomicBool,
+    want: impl FnOnce(&[RemoteRef]) -> bool,
+) -> Result<(Vec<RemoteRef>, bool), GitError> {
+    with_prepared_fetch(repo, url, creds, refspecs, "fetching from", |prepare| {
+        let refs = remote_refs(prepare.ref_map());
+        if !want(&refs) {
+            return Ok((refs, false));
+        }
+        prepare
+            .receive(gix::progress::Discard, interrupt)
+            .map_err(|e| GitError::remote("fetching from", url, e))?;
+        Ok((refs, true))
+    })
+}
+
 type Prepare<'a> = gix::remote::fetch::Prepare<
     'a,
     'a,

@@ -1,8 +1,8 @@
-//! Reads a commit's tree into artifact entries, applying ignore rules and size limits.
+//! Reads a commit's tree into artifact entries or packer items, applying ignore rules and limits.
 //! Symlinks stay links (never followed); submodules are left out.
 
 use super::error::GitError;
-use ferry_artifact::{Entry, EntryKind, IgnoreRules};
+use ferry_artifact::{Content, Entry, EntryKind, IgnoreRules, ItemMode, TreeItem};
 use gix::objs::tree::EntryKind as GitKind;
 
 /// Bounds that keep a huge repository from exhausting a replica.
@@ -23,30 +23,22 @@ impl Default for TreeLimits {
     }
 }
 
-/// The files of `commit`, minus what `spec_ignore`, Flux's defaults and `.sourceignore` exclude.
+/// The files of `commit`, minus what `spec_ignore`, Flux's defaults and `.sourceignore` exclude,
+/// with their content read.
 pub fn read_tree(
     repo: &gix::Repository,
     commit: gix::ObjectId,
     spec_ignore: Option<&str>,
     limits: TreeLimits,
 ) -> Result<Vec<Entry>, GitError> {
-    let records = list(repo, commit)?;
-    let rules = ignore_rules(repo, &records, spec_ignore)?;
-    let mut entries = Vec::new();
+    let items = tree_items(repo, commit, spec_ignore, limits)?;
+    let mut entries = Vec::with_capacity(items.len());
     let mut bytes = 0u64;
-    for record in &records {
-        let path = record.filepath.to_string();
-        let kind = record.mode.kind();
-        if matches!(kind, GitKind::Tree | GitKind::Commit) || rules.is_ignored(&path, false) {
-            continue;
-        }
-        if entries.len() as u64 >= limits.max_files {
-            return Err(GitError::TooLarge {
-                what: "files",
-                limit: limits.max_files,
-            });
-        }
-        let data = read_blob(repo, record.oid, &path)?;
+    for item in items {
+        let data = match item.content {
+            Content::Bytes(data) => data,
+            Content::Object(id) => load_blob(repo, &id, &item.path)?,
+        };
         bytes += data.len() as u64;
         if bytes > limits.max_bytes {
             return Err(GitError::TooLarge {
@@ -54,9 +46,55 @@ pub fn read_tree(
                 limit: limits.max_bytes,
             });
         }
-        entries.push(to_entry(path, kind, data));
+        entries.push(to_entry(item.path, item.mode, data));
     }
     Ok(entries)
+}
+
+/// The paths of `commit` that go into its artifact (ignore rules applied, at most
+/// `limits.max_files`), each with its blob id: no file content is read, only `.sourceignore`s.
+pub fn tree_items(
+    repo: &gix::Repository,
+    commit: gix::ObjectId,
+    spec_ignore: Option<&str>,
+    limits: TreeLimits,
+) -> Result<Vec<TreeItem>, GitError> {
+    let records = list(repo, commit)?;
+    let rules = ignore_rules(repo, &records, spec_ignore)?;
+    let mut items = Vec::new();
+    for record in records {
+        let path = record.filepath.to_string();
+        let mode = match record.mode.kind() {
+            GitKind::Tree | GitKind::Commit => continue,
+            GitKind::Link => ItemMode::Symlink,
+            GitKind::BlobExecutable => ItemMode::Executable,
+            GitKind::Blob => ItemMode::File,
+        };
+        if rules.is_ignored(&path, false) {
+            continue;
+        }
+        if items.len() as u64 >= limits.max_files {
+            return Err(GitError::TooLarge {
+                what: "files",
+                limit: limits.max_files,
+            });
+        }
+        items.push(TreeItem {
+            path,
+            mode,
+            content: Content::Object(record.oid.as_bytes().to_vec()),
+        });
+    }
+    Ok(items)
+}
+
+/// Reads the blob `id` (raw object id bytes) for the entry at `path`.
+pub fn load_blob(repo: &gix::Repository, id: &[u8], path: &str) -> Result<Vec<u8>, GitError> {
+    let oid = gix::ObjectId::try_from(id).map_err(|e| GitError::Object {
+        what: format!("blob of {path}"),
+        message: e.to_string(),
+    })?;
+    read_blob(repo, oid, path)
 }
 
 fn list(
@@ -117,18 +155,14 @@ fn read_blob(repo: &gix::Repository, oid: gix::ObjectId, path: &str) -> Result<V
         })
 }
 
-fn to_entry(path: String, kind: GitKind, data: Vec<u8>) -> Entry {
-    let kind = match kind {
-        GitKind::Link => EntryKind::Symlink {
+fn to_entry(path: String, mode: ItemMode, data: Vec<u8>) -> Entry {
+    let kind = match mode {
+        ItemMode::Symlink => EntryKind::Symlink {
             target: String::from_utf8_lossy(&data).into_owned(),
         },
-        GitKind::BlobExecutable => EntryKind::File {
+        ItemMode::Executable | ItemMode::File => EntryKind::File {
             data,
-            executable: true,
-        },
-        _ => EntryKind::File {
-            data,
-            executable: false,
+            executable: mode == ItemMode::Executable,
         },
     };
     Entry { path, kind }

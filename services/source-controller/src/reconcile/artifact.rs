@@ -1,15 +1,19 @@
 //! Step 4: read the tree, pack a deterministic tar.gz, store it once by digest, record it in
 //! the source's index (keeping the last N), and collect what fell off.
 
+use super::error::ARTIFACT_TOO_LARGE;
 use super::include::Included;
+use super::pack::pack_blocking;
 use super::source::Fetched;
 use super::{Context, ReconcileError};
 use crate::git;
 use crate::storage::{self, ArtifactLocation, ArtifactRecord, source_key};
+use flux_api::conditions::types;
 use flux_api::meta::Artifact;
 use flux_api::source::GitRepository;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
+use std::time::Instant;
 
 /// The artifact now in storage.
 #[derive(Debug, Clone)]
@@ -37,8 +41,19 @@ pub async fn reconcile_artifact(
     if let Some(current) = up_to_date(obj, ctx, fetched, included, previous.as_ref()).await {
         return Ok(current);
     }
-    let (packed, changed_paths) =
-        pack_blocking(obj, ctx, fetched, included, previous.as_ref()).await?;
+    if let Some(stalled) = still_too_large(obj, ctx.limits, fetched) {
+        return Err(stalled);
+    }
+    let outcome = pack_blocking(
+        ctx,
+        fetched,
+        obj.spec.ignore.clone(),
+        included,
+        previous.as_ref().and_then(|p| commit_of(&p.revision)),
+    )
+    .await
+    .map_err(|e| with_revision(e, fetched))?;
+    let (packed, changed_paths) = (outcome.packed, outcome.changed_paths);
     let digest = packed.digest.to_string();
     let namespace = obj.namespace().unwrap_or_default();
     let name = obj.name_any();
@@ -51,10 +66,13 @@ pub async fn reconcile_artifact(
         &file,
     );
     let storage_err = |e: storage::StorageError| ReconcileError::Storage(e.to_string());
+    let started = Instant::now();
     ctx.objects
         .put_if_absent(&packed.digest, &packed.bytes)
         .await
         .map_err(storage_err)?;
+    let put = started.elapsed();
+    let started = Instant::now();
     let now = Time(k8s_openapi::jiff::Timestamp::now());
     let record = ArtifactRecord {
         path: location.path.clone(),
@@ -68,6 +86,16 @@ pub async fn reconcile_artifact(
     storage::collect_garbage(&ctx.index, &ctx.objects, &evicted)
         .await
         .map_err(storage_err)?;
+    tracing::info!(
+        list_ms = outcome.list.as_millis() as u64,
+        pack_ms = outcome.pack.as_millis() as u64,
+        put_ms = put.as_millis() as u64,
+        index_ms = started.elapsed().as_millis() as u64,
+        chunks = outcome.chunks.0,
+        chunks_compressed = outcome.chunks.1,
+        size = packed.size(),
+        "Packed artifact."
+    );
     let new_artifact = previous.as_ref().is_none_or(|p| p.digest != digest);
     let last_update_time = match &previous {
         Some(p) if !new_artifact => p.last_update_time.clone(),
@@ -118,36 +146,42 @@ async fn up_to_date(
     })
 }
 
-async fn pack_blocking(
+/// The oversized-tree stall of the last reconcile, when nothing that could change its verdict
+/// moved: same generation, revision and limits, no includes. The tree is then not read again.
+fn still_too_large(
     obj: &GitRepository,
-    ctx: &Context,
+    limits: git::TreeLimits,
     fetched: &Fetched,
-    included: &[Included],
-    previous: Option<&Artifact>,
-) -> Result<(ferry_artifact::Packed, Option<Vec<String>>), ReconcileError> {
-    let cache = ctx.cache.clone();
-    let url = fetched.url.clone();
-    let commit = fetched.commit;
-    let ignore = obj.spec.ignore.clone();
-    let limits = ctx.limits;
-    let extra: Vec<_> = included.iter().flat_map(|i| i.entries.clone()).collect();
-    let previous_commit = previous.and_then(|p| commit_of(&p.revision));
-    tokio::task::spawn_blocking(move || {
-        let repo = cache.open(&url).map_err(|e| e.to_string())?;
-        let mut entries =
-            git::read_tree(&repo, commit, ignore.as_deref(), limits).map_err(|e| e.to_string())?;
-        // Included files win over the repository's own at the same path, as in Flux.
-        entries.retain(|e| !extra.iter().any(|x| x.path == e.path));
-        entries.extend(extra);
-        let changed = previous_commit
-            .filter(|prev| repo.find_commit(*prev).is_ok())
-            .and_then(|prev| git::changed_paths(&repo, prev, commit).ok());
-        let packed = ferry_artifact::pack(entries).map_err(|e| e.to_string())?;
-        Ok((packed, changed))
-    })
-    .await
-    .map_err(|e| ReconcileError::Storage(format!("packing task failed: {e}")))?
-    .map_err(|e: String| ReconcileError::Storage(format!("failed to archive artifact: {e}")))
+) -> Option<ReconcileError> {
+    if obj.spec.include.is_some() {
+        return None;
+    }
+    let status = obj.status.as_ref()?;
+    let stalled = status
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == types::STALLED && c.reason == ARTIFACT_TOO_LARGE)?;
+    let same = stalled.observed_generation == obj.metadata.generation
+        && [("files", limits.max_files), ("bytes", limits.max_bytes)]
+            .into_iter()
+            .map(|(what, limit)| {
+                let tree = git::GitError::TooLarge { what, limit }.to_string();
+                with_revision(ReconcileError::TooLarge(tree), fetched).to_string()
+            })
+            .any(|message| message == stalled.message);
+    same.then(|| ReconcileError::TooLarge(stalled.message.clone()))
+}
+
+/// Names the revision in an oversized-tree error, so the stall says what it is about.
+fn with_revision(err: ReconcileError, fetched: &Fetched) -> ReconcileError {
+    match err {
+        ReconcileError::TooLarge(message) => ReconcileError::TooLarge(format!(
+            "revision '{}': {message}; raise the limit or exclude paths with spec.ignore",
+            fetched.revision
+        )),
+        other => other,
+    }
 }
 
 /// The commit of a Flux Git revision: `main@sha1:<hex>`, `sha1:<hex>`, or legacy `main/<hex>`.
@@ -167,6 +201,7 @@ pub async fn forget_source(obj: &GitRepository, ctx: &Context) -> Result<(), Rec
         &obj.name_any(),
     );
     let storage_err = |e: storage::StorageError| ReconcileError::Storage(e.to_string());
+    ctx.pack_caches.forget(&obj.spec.url);
     let evicted = ctx.index.remove(&key).await.map_err(storage_err)?;
     storage::collect_garbage(&ctx.index, &ctx.objects, &evicted)
         .await
@@ -194,5 +229,76 @@ mod tests {
             );
         }
         assert_eq!(commit_of("latest@sha256:abc"), None);
+    }
+
+    fn fetched(revision: &str) -> Fetched {
+        Fetched {
+            url: "http://git.example/app.git".into(),
+            commit: gix::ObjectId::null(gix::hash::Kind::Sha1),
+            revision: revision.into(),
+            subject: "change".into(),
+            cached: true,
+            took: std::time::Duration::ZERO,
+        }
+    }
+
+    /// A GitRepository whose status is what the reconcile wrote for `result`.
+    fn after(result: Result<Stored, ReconcileError>) -> GitRepository {
+        let mut obj = GitRepository::new(
+            "app",
+            serde_json::from_value(serde_json::json!({
+                "url": "http://git.example/app.git",
+                "interval": "1m",
+            }))
+            .expect("spec"),
+        );
+        obj.metadata.generation = Some(3);
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        obj.status = Some(super::super::next_status(&obj, &result, now));
+        obj
+    }
+
+    fn oversized(limits: git::TreeLimits, revision: &str) -> ReconcileError {
+        let tree = git::GitError::TooLarge {
+            what: "files",
+            limit: limits.max_files,
+        };
+        with_revision(
+            ReconcileError::TooLarge(tree.to_string()),
+            &fetched(revision),
+        )
+    }
+
+    #[test]
+    fn oversized_tree_stays_stalled_without_rereading_until_something_changes() {
+        let limits = git::TreeLimits {
+            max_files: 10,
+            max_bytes: 1 << 20,
+        };
+        let obj = after(Err(oversized(limits, "main@sha1:aaaa")));
+        let stalled = still_too_large(&obj, limits, &fetched("main@sha1:aaaa"))
+            .expect("same revision, spec and limits: still stalled");
+        assert!(stalled.is_stalling());
+        assert_eq!(stalled.reason(), ARTIFACT_TOO_LARGE);
+        assert!(stalled.to_string().contains("main@sha1:aaaa"), "{stalled}");
+        assert!(stalled.to_string().contains("--max-files"), "{stalled}");
+
+        // A new revision, new limits or a new generation is looked at again.
+        assert!(still_too_large(&obj, limits, &fetched("main@sha1:bbbb")).is_none());
+        let raised = git::TreeLimits {
+            max_files: 20,
+            ..limits
+        };
+        assert!(still_too_large(&obj, raised, &fetched("main@sha1:aaaa")).is_none());
+        let mut edited = obj.clone();
+        edited.metadata.generation = Some(4);
+        assert!(still_too_large(&edited, limits, &fetched("main@sha1:aaaa")).is_none());
+    }
+
+    #[test]
+    fn other_failures_are_not_taken_for_an_oversized_tree() {
+        let limits = git::TreeLimits::default();
+        let obj = after(Err(ReconcileError::Storage("object store down".into())));
+        assert!(still_too_large(&obj, limits, &fetched("main@sha1:aaaa")).is_none());
     }
 }

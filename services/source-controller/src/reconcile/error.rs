@@ -5,6 +5,13 @@ use flux_api::conditions::{reasons, types};
 /// Ferry's reason for a spec field it does not implement yet (Flux has no such reason).
 pub const UNSUPPORTED_FEATURE: &str = "UnsupportedFeature";
 
+/// Ferry's reason for a tree over `--max-files` or `--max-bytes` (Flux has no such limit).
+pub const ARTIFACT_TOO_LARGE: &str = "ArtifactTooLarge";
+
+/// Ferry's reason for an artifact stored and in status whose `ArtifactReady` could not be
+/// published yet; the next reconcile publishes it even though the artifact is unchanged.
+pub const EVENT_PUBLISH_FAILED: &str = "EventPublishFailed";
+
 /// A failed step. [`ReconcileError::reason`] and [`ReconcileError::condition`] give what Flux
 /// writes; [`ReconcileError::is_stalling`] says whether retrying can help.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +37,9 @@ pub enum ReconcileError {
     /// An included GitRepository has no artifact yet, or does not exist.
     #[error("{0}")]
     IncludeUnavailable(String),
+    /// The tree exceeds the replica's limits: stalled until the revision, spec or limits change.
+    #[error("{0}")]
+    TooLarge(String),
     /// Reading the tree, packing, or the object store failed.
     #[error("{0}")]
     Storage(String),
@@ -45,7 +55,9 @@ impl ReconcileError {
     /// The abnormal condition this failure sets.
     pub fn condition(&self) -> &'static str {
         match self {
-            ReconcileError::InvalidSpec(_) | ReconcileError::Unsupported(_) => types::STALLED,
+            ReconcileError::InvalidSpec(_)
+            | ReconcileError::Unsupported(_)
+            | ReconcileError::TooLarge(_) => types::STALLED,
             ReconcileError::Secret(_)
             | ReconcileError::Authentication(_)
             | ReconcileError::GitOperation(_)
@@ -62,6 +74,7 @@ impl ReconcileError {
         match self {
             ReconcileError::InvalidSpec(_) => reasons::URL_INVALID,
             ReconcileError::Unsupported(_) => UNSUPPORTED_FEATURE,
+            ReconcileError::TooLarge(_) => ARTIFACT_TOO_LARGE,
             ReconcileError::Secret(_) | ReconcileError::Authentication(_) => {
                 reasons::AUTHENTICATION_FAILED
             }
@@ -70,9 +83,8 @@ impl ReconcileError {
             }
             ReconcileError::IncludeUnavailable(_) => reasons::ARTIFACT_FAILED,
             ReconcileError::Storage(_) => reasons::ARCHIVE_OPERATION_FAILED,
-            ReconcileError::Publish(_) | ReconcileError::Status(_) => {
-                reasons::PATCH_OPERATION_FAILED
-            }
+            ReconcileError::Publish(_) => EVENT_PUBLISH_FAILED,
+            ReconcileError::Status(_) => reasons::PATCH_OPERATION_FAILED,
         }
     }
 
@@ -80,7 +92,9 @@ impl ReconcileError {
     pub fn is_stalling(&self) -> bool {
         matches!(
             self,
-            ReconcileError::InvalidSpec(_) | ReconcileError::Unsupported(_)
+            ReconcileError::InvalidSpec(_)
+                | ReconcileError::Unsupported(_)
+                | ReconcileError::TooLarge(_)
         )
     }
 

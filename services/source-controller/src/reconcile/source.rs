@@ -21,6 +21,8 @@ pub struct Fetched {
     pub subject: String,
     /// True when no objects were downloaded (the commit was cached).
     pub cached: bool,
+    /// How long listing refs and fetching took.
+    pub took: std::time::Duration,
 }
 
 /// Resolves and fetches the commit selected by `spec.ref`.
@@ -63,13 +65,28 @@ fn fetch_blocking(
     git_ref: &GitRef,
     interrupt: &AtomicBool,
 ) -> Result<Fetched, GitError> {
+    let started = std::time::Instant::now();
     let lock = cache.lock_for(url);
     let _guard = lock.lock();
     let repo = cache.open(url)?;
-    let refs = git::list_remote_refs(&repo, url, creds, &git_ref.listing_refspecs(), interrupt)?;
-    let resolved = git::resolve(git_ref, &refs)?;
-    let cached = repo.find_commit(resolved.commit).is_ok();
-    if !cached {
+    let listing = git_ref.listing_refspecs();
+    let mut resolution = None;
+    // When the refs to fetch are the refs listed (branch, name, commit), the listing's
+    // connection fetches too; a tag or semver range fetches its one tag afterwards.
+    let (_, fetched_now) =
+        git::list_and_fetch_if(&repo, url, creds, &listing, interrupt, |refs| {
+            let resolved = git::resolve(git_ref, refs);
+            let fetch_now = resolved
+                .as_ref()
+                .is_ok_and(|r| r.refspecs == listing && repo.find_commit(r.commit).is_err());
+            resolution = Some(resolved);
+            fetch_now
+        })?;
+    let resolved = resolution.ok_or_else(|| {
+        GitError::RefNotFound(format!("no refs listed for {}", listing.join(", ")))
+    })??;
+    let cached = !fetched_now && repo.find_commit(resolved.commit).is_ok();
+    if !fetched_now && !cached {
         git::fetch(&repo, url, creds, &resolved.refspecs, interrupt)?;
     }
     // Reopen so the objects of a fresh pack are visible.
@@ -93,6 +110,7 @@ fn fetch_blocking(
         revision: resolved.revision,
         subject,
         cached,
+        took: started.elapsed(),
     })
 }
 

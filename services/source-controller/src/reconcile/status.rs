@@ -13,8 +13,8 @@ use kube::{Api, ResourceExt};
 /// The field manager of every status write of this service.
 pub const FIELD_MANAGER: &str = "ferry-source-controller";
 
-/// The annotation that asks for an immediate reconcile (Flux's `requestedAt`).
-pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
+/// The annotation that asks for a reconcile now (Flux's).
+pub use flux_api::meta::RECONCILE_REQUEST_ANNOTATION as REQUESTED_AT;
 
 /// Abnormal-true conditions this reconciler owns; each is cleared on success.
 const ABNORMAL: &[&str] = &[
@@ -26,12 +26,12 @@ const ABNORMAL: &[&str] = &[
     types::ARTIFACT_OUTDATED,
 ];
 
-/// Writes the status for the outcome of a reconcile.
+/// Writes the status for the outcome of a reconcile; returns the status written.
 pub async fn write(
     obj: &GitRepository,
     ctx: &Context,
     result: &Result<Stored, ReconcileError>,
-) -> Result<(), ReconcileError> {
+) -> Result<GitRepositoryStatus, ReconcileError> {
     let status = next_status(obj, result, Time(k8s_openapi::jiff::Timestamp::now()));
     let api: Api<GitRepository> =
         Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
@@ -43,7 +43,7 @@ pub async fn write(
     )
     .await
     .map_err(|e| ReconcileError::Status(e.to_string()))?;
-    Ok(())
+    Ok(status)
 }
 
 /// The status after `result`, starting from the object's current status.
