@@ -7,10 +7,9 @@
 //! Each test starts a real nats-server, the Kubernetes API (emulator, or `KUBECONFIG`), the git
 //! servers it needs and the service binary as a child process.
 //!
-//! `git://` and `file://` URLs: Flux's CRD pattern allows only http, https and ssh; Ferry's
-//! controller accepts the two local schemes as well (the emulator does not enforce CRD
-//! patterns). Against a real cluster with Flux's CRD the API server rejects them, so those
-//! objects are skipped there.
+//! `git://` and `file://` URLs: Flux's CRD pattern allows only http, https and ssh; Ferry's CRD
+//! (deploy/crds) and controller accept the two local schemes as well. Against a cluster that
+//! has Flux's own CRD the API server rejects them, so those objects are skipped there.
 
 use base64::Engine as _;
 use ferry_integration_tests::cluster::KubeTarget;
@@ -437,8 +436,8 @@ async fn git_daemon_and_file_urls_are_fetched() {
     for (name, manifest, revision) in &cases {
         match try_apply(&stack.kube, manifest).await {
             Ok(_) => applied.push((name, revision)),
-            // A real API server enforcing Flux's URL pattern (http|https|ssh) refuses these;
-            // the emulator does not, so there every case must be applied.
+            // A cluster with Flux's own CRD (URL pattern http|https|ssh) refuses these; with
+            // Ferry's CRD, as on the emulator, every case must be applied.
             Err(e) if e.contains("spec.url") && stack.kube.as_emulator().is_none() => {
                 eprintln!("{name}: the API server rejected the URL: {e}");
             }
@@ -876,12 +875,12 @@ async fn bad_input_fails_with_flux_reasons_and_disturbs_nothing_else() {
     for case in &cases {
         match try_apply(&stack.kube, &git_repository(case.0, &case.1, &case.2)).await {
             Ok(_) => applied.push(case),
-            // A real API server enforcing the CRD's URL pattern refuses it up front: also fine
-            // there; the emulator does not enforce it, so there every case must be applied.
+            // The API server (emulator or real) enforces the CRD's URL pattern and refuses
+            // the bad scheme up front, naming the field: the controller never sees it.
             Err(e)
-                if case.3 == "Stalled"
+                if case.0 == "bad-scheme"
                     && e.contains("spec.url")
-                    && stack.kube.as_emulator().is_none() => {}
+                    && e.contains("should match") => {}
             Err(e) => panic!("kubectl apply {}: {e}", case.0),
         }
     }

@@ -788,7 +788,8 @@ fn crd_schemas_carry_flux_patterns_and_enums() {
     );
     assert_eq!(
         schema(&git, "v1", &["spec", "url"]).pattern.as_deref(),
-        Some(r"^(http|https|ssh)://.*$")
+        Some(r"^(http|https|ssh|git|file)://.*$"),
+        "Flux's schemes plus the two local ones Ferry fetches"
     );
     let providers: Vec<serde_json::Value> = schema(&git, "v1", &["spec", "provider"])
         .enum_

@@ -50,8 +50,9 @@ use crate::validation::{self, Problem, ValidationErrors};
     "rule": "!has(self.serviceAccountName) || (has(self.provider) && (self.provider == 'azure' || self.provider == 'aws'))"
 }]))]
 pub struct GitRepositorySpec {
-    /// Repository URL, can be an HTTP/S or SSH address.
-    #[schemars(pattern(r"^(http|https|ssh)://.*$"))]
+    /// Repository URL, can be an HTTP/S or SSH address (Ferry also accepts `git://` and
+    /// `file://`, which Flux's pattern leaves out).
+    #[schemars(pattern(r"^(http|https|ssh|git|file)://.*$"))]
     pub url: String,
     /// Secret with authentication credentials (`username`/`password`, `bearerToken`,
     /// `identity`/`known_hosts`, `ca.crt`, GitHub App keys).
@@ -273,8 +274,8 @@ impl GitRepositorySpec {
             &mut errors,
             "spec.url",
             &self.url,
-            &["http://", "https://", "ssh://"],
-            r"^(http|https|ssh)://.*$",
+            &["http://", "https://", "ssh://", "git://", "file://"],
+            r"^(http|https|ssh|git|file)://.*$",
         );
         validation::check_interval(&mut errors, "spec.interval", &self.interval);
         if let Some(t) = &self.timeout {

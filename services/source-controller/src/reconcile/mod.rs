@@ -161,24 +161,12 @@ fn refuse_unsupported(obj: &GitRepository) -> Result<(), ReconcileError> {
     }
 }
 
-/// The CRD's rules, except that `spec.url` may also be `file://` or `git://`: gix speaks both,
-/// and they are how local mirrors and `git daemon` are reached. Flux's CRD pattern allows only
-/// http, https and ssh; a cluster that enforces it rejects such objects before they get here.
+/// The CRD's rules (Ferry's CRD also allows `git://` and `file://`, which gix speaks: local
+/// mirrors and `git daemon`; a cluster with Flux's own CRD refuses them before they get here).
 fn validate(obj: &GitRepository) -> Result<(), ReconcileError> {
-    let Err(mut errors) = obj.spec.validate() else {
-        return Ok(());
-    };
-    if ["file://", "git://"]
-        .iter()
-        .any(|scheme| obj.spec.url.starts_with(scheme))
-    {
-        errors.0.retain(|e| e.field != "spec.url");
-    }
-    if errors.errors().is_empty() {
-        Ok(())
-    } else {
-        Err(ReconcileError::InvalidSpec(errors.to_string()))
-    }
+    obj.spec
+        .validate()
+        .map_err(|errors| ReconcileError::InvalidSpec(errors.to_string()))
 }
 
 #[cfg(test)]
