@@ -244,3 +244,23 @@ pub fn reconcile_requested(
         .and_then(|a| a.get(RECONCILE_REQUEST_ANNOTATION))
         .is_some_and(|token| status.last_handled_reconcile_at.as_deref() != Some(token.as_str()))
 }
+
+/// A Secret's keys and bytes as the controllers read them: `data`, then `stringData` (which a
+/// real API server folds into `data`, but an object built by hand may still carry).
+pub fn secret_bytes(
+    secret: k8s_openapi::api::core::v1::Secret,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .chain(
+            secret
+                .string_data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.into_bytes())),
+        )
+        .collect()
+}

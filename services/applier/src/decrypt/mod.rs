@@ -11,8 +11,6 @@ mod metadata;
 mod testing;
 mod tree;
 
-use std::collections::BTreeMap;
-
 use flux_api::kustomize::Kustomization;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
@@ -187,19 +185,7 @@ async fn load_keys(
                 "decryption Secret {secret_name} (spec.decryption.secretRef) not found"
             ))
         })?;
-    let data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .chain(
-            secret
-                .string_data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.into_bytes())),
-        )
-        .collect();
+    let data = flux_api::meta::secret_bytes(secret);
     let keys = AgeKeys::from_secret(&secret_name, &data).map_err(|e| match e {
         keys::KeyError::Unsupported { .. } => DecryptError::Unsupported(e.to_string()),
         keys::KeyError::Malformed { .. } => DecryptError::Failed(e.to_string()),

@@ -18,21 +18,7 @@ pub async fn secret_data(
         .get_opt(name)
         .await
         .map_err(|e| format!("failed to get secret '{namespace}/{name}': {e}"))?;
-    Ok(secret.map(|secret| {
-        secret
-            .data
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, v.0))
-            .chain(
-                secret
-                    .string_data
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, v.into_bytes())),
-            )
-            .collect()
-    }))
+    Ok(secret.map(flux_api::meta::secret_bytes))
 }
 
 /// Like [`secret_data`], with a missing Secret as an error naming it.

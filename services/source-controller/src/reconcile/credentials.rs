@@ -5,7 +5,6 @@ use crate::git::Credentials;
 use flux_api::source::GitRepository;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{Api, ResourceExt};
-use std::collections::BTreeMap;
 
 /// Reads the secret named by `spec.secretRef`; no secretRef means anonymous access.
 pub async fn load(obj: &GitRepository, ctx: &Context) -> Result<Credentials, ReconcileError> {
@@ -26,19 +25,7 @@ pub async fn load(obj: &GitRepository, ctx: &Context) -> Result<Credentials, Rec
             secret_ref.name
         ))
     })?;
-    let data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .chain(
-            secret
-                .string_data
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.into_bytes())),
-        )
-        .collect();
+    let data = flux_api::meta::secret_bytes(secret);
     Credentials::from_secret_data(&data).map_err(|e| {
         ReconcileError::Secret(format!(
             "spec.secretRef: secret '{namespace}/{}': {e}",
