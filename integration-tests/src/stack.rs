@@ -104,15 +104,17 @@ impl Stack {
 
     /// Starts the stack and waits until every service reports ready.
     pub async fn start_with(options: StackOptions) -> Result<Stack> {
-        let say = |line: String| say(options.progress, &line);
+        let announce = |line: String| say(options.progress, &line);
         let dirs = tempfile::tempdir().map_err(|e| HarnessError::io("creating a temp dir", e))?;
         let nats = NatsServer::start().await?;
-        say(format!("  nats-server        {}", nats.url()));
+        announce(format!("  nats-server        {}", nats.url()));
         let (kube, emulator) = start_kube(&options, dirs.path()).await?;
         match (&emulator, kube.as_emulator()) {
-            (Some(process), _) => say(format!("  kube-emulator      {} (process)", process.url())),
-            (None, Some(emulator)) => say(format!("  kube-emulator      {}", emulator.url())),
-            (None, None) => say("  kubernetes         from KUBECONFIG".into()),
+            (Some(process), _) => {
+                announce(format!("  kube-emulator      {} (process)", process.url()))
+            }
+            (None, Some(emulator)) => announce(format!("  kube-emulator      {}", emulator.url())),
+            (None, None) => announce("  kubernetes         from KUBECONFIG".into()),
         }
         install_crds(&kube).await?;
         for ns in std::iter::once("ferry-system").chain(options.namespaces.iter().map(|s| &**s)) {
@@ -120,9 +122,9 @@ impl Stack {
             kube.kubectl(&["create", "namespace", ns]).await.ok();
         }
         let git = GitHttpServer::start(Auth::None).await?;
-        say(format!("  git smart-HTTP     {}", git.url()));
+        announce(format!("  git smart-HTTP     {}", git.url()));
         let registry = Registry::start().await?;
-        say(format!("  registry           {}", registry.url()));
+        announce(format!("  registry           {}", registry.url()));
         let collector = OtlpCollector::start().await?;
         let services = start_services(&nats, &kube, &collector, &options, dirs.path()).await;
         let line = services[0].wait_for_log("listening storage=", READY).await;

@@ -36,7 +36,7 @@ pub async fn run(
     interval: Duration,
 ) -> Result<LatencyRow> {
     let ms = interval.as_millis();
-    let interval_text = if ms % 1000 == 0 {
+    let interval_text = if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
