@@ -137,14 +137,33 @@ impl FieldSelector {
             for p in path {
                 cur = cur.and_then(|c| c.get(p.as_str()));
             }
-            let got = match cur {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(Value::Bool(b)) => b.to_string(),
-                Some(Value::Number(n)) => n.to_string(),
-                Some(other) => other.to_string(),
+            let same = match cur {
+                Some(Value::String(s)) => s == want,
+                Some(Value::Null) | None => want.is_empty(),
+                Some(Value::Bool(b)) => *want == b.to_string(),
+                Some(Value::Number(n)) => *want == n.to_string(),
+                Some(_) => false,
             };
-            (got == *want) == *eq
+            same == *eq
+        })
+    }
+
+    /// The name an `metadata.name=<name>` requirement pins, if any.
+    pub fn exact_name(&self) -> Option<&str> {
+        self.0.iter().find_map(|(path, eq, want)| {
+            (*eq && path.len() == 2 && path[0] == "metadata" && path[1] == "name")
+                .then_some(want.as_str())
+        })
+    }
+
+    /// Whether it reads `apiVersion` or `kind`, which stored objects do not carry (they are
+    /// added when an object is presented).
+    pub fn reads_type_fields(&self) -> bool {
+        self.0.iter().any(|(path, _, _)| {
+            matches!(
+                path.first().map(String::as_str),
+                Some("apiVersion" | "kind")
+            )
         })
     }
 }

@@ -9,7 +9,7 @@ use hyper::body::Frame;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::handlers::{HandlerResult, Target, present};
+use crate::handlers::{HandlerResult, Target, present, selected};
 use crate::resources::ResourceDef;
 use crate::selectors::Selectors;
 use crate::server::ApiRequest;
@@ -29,7 +29,7 @@ struct Filter {
 
 impl Filter {
     fn matches(&self, obj: &Value) -> bool {
-        self.selectors.matches(&present(&self.def, obj))
+        selected(&self.selectors, &self.def, obj)
     }
 
     fn render(&self, kind: &str, obj: &Value) -> Bytes {

@@ -49,6 +49,17 @@ pub fn present(def: &ResourceDef, obj: &Value) -> Value {
     out
 }
 
+/// Whether a stored object matches list or watch selectors. Stored objects lack `apiVersion`
+/// and `kind`; they are presented (a copy) only when a field selector reads those, since
+/// lists and every watcher test every object of a kind.
+pub fn selected(selectors: &crate::selectors::Selectors, def: &ResourceDef, obj: &Value) -> bool {
+    if selectors.fields.reads_type_fields() {
+        selectors.matches(&present(def, obj))
+    } else {
+        selectors.matches(obj)
+    }
+}
+
 /// A JSON response for an object.
 pub fn object_response(code: u16, def: &ResourceDef, obj: &Value) -> http::Response<Body> {
     json_response(code, &present(def, obj))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{HandlerResult, Target, object_response, present};
+use super::{HandlerResult, Target, object_response, present, selected};
 use crate::selectors::Selectors;
 use crate::server::ApiRequest;
 use crate::status::ApiError;
@@ -74,16 +74,29 @@ pub fn list(shared: &Arc<Shared>, t: &Target, req: &ApiRequest) -> HandlerResult
     };
     let state = shared.state.lock();
     let rv = state.store.rv();
-    let matching: Vec<&Value> = state
-        .store
-        .list(&t.def.key(), t.namespace.as_deref())
+    // A name pinned by the field selector in a known namespace (what a watcher of one object
+    // lists first) is one lookup, not a scan of the kind.
+    let candidates: Vec<&Value> = match (selectors.fields.exact_name(), &t.namespace) {
+        (Some(name), Some(ns)) => state
+            .store
+            .get(&t.def.key(), ns, name)
+            .into_iter()
+            .collect(),
+        (Some(name), None) if !t.def.namespaced => state
+            .store
+            .get(&t.def.key(), "", name)
+            .into_iter()
+            .collect(),
+        _ => state.store.list(&t.def.key(), t.namespace.as_deref()),
+    };
+    let matching: Vec<&Value> = candidates
         .into_iter()
         .filter(|o| {
             after.as_ref().is_none_or(|(ns, name)| {
                 (namespace_of(o), name_of(o)) > (ns.as_str(), name.as_str())
             })
         })
-        .filter(|o| selectors.matches(&present(&t.def, o)))
+        .filter(|o| selected(&selectors, &t.def, o))
         .collect();
     let total = matching.len();
     let take = if limit == 0 { total } else { limit.min(total) };

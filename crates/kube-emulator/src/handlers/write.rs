@@ -831,7 +831,7 @@ pub fn delete_collection(shared: &Arc<Shared>, t: &Target, req: &ApiRequest) -> 
         .store
         .list(&t.def.key(), t.namespace.as_deref())
         .into_iter()
-        .filter(|o| selectors.matches(&present(&t.def, o)))
+        .filter(|o| super::selected(&selectors, &t.def, o))
         .map(|o| {
             (
                 crate::util::namespace_of(o).to_string(),
