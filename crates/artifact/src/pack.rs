@@ -60,24 +60,27 @@ pub enum PackError {
 /// Packs `entries` (in any order) into a deterministic tar.gz: the same bytes
 /// [`pack_tree`] gives for the same tree, whatever its cache holds.
 pub fn pack(entries: impl IntoIterator<Item = Entry>) -> Result<Packed, PackError> {
-    let items = entries.into_iter().map(to_item).collect();
+    let items = entries.into_iter().map(TreeItem::from).collect();
     let (packed, _) = pack_tree(items, &mut PackCache::default(), u64::MAX, no_loader)?;
     Ok(packed)
 }
 
-fn to_item(entry: Entry) -> TreeItem {
-    let (mode, data) = match entry.kind {
-        EntryKind::File {
-            data,
-            executable: true,
-        } => (ItemMode::Executable, data),
-        EntryKind::File { data, .. } => (ItemMode::File, data),
-        EntryKind::Symlink { target } => (ItemMode::Symlink, target.into_bytes()),
-    };
-    TreeItem {
-        path: entry.path,
-        mode,
-        content: Content::Bytes(data),
+/// An in-memory entry as a tree item whose content is at hand.
+impl From<Entry> for TreeItem {
+    fn from(entry: Entry) -> Self {
+        let (mode, data) = match entry.kind {
+            EntryKind::File {
+                data,
+                executable: true,
+            } => (ItemMode::Executable, data),
+            EntryKind::File { data, .. } => (ItemMode::File, data),
+            EntryKind::Symlink { target } => (ItemMode::Symlink, target.into_bytes()),
+        };
+        TreeItem {
+            path: entry.path,
+            mode,
+            content: Content::Bytes(data),
+        }
     }
 }
 

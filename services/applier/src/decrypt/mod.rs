@@ -81,24 +81,20 @@ pub async fn parse(
         };
         for (index, (doc, need)) in docs.iter_mut().zip(&needs).enumerate() {
             let label = label(index, doc);
+            let failure = |unsupported: bool, e: &dyn std::fmt::Display| {
+                let msg = format!("{label} {e}");
+                if unsupported {
+                    DecryptError::Unsupported(msg)
+                } else {
+                    DecryptError::Failed(msg)
+                }
+            };
             match need {
                 Need::Nothing => continue,
-                Need::Document => document::decrypt(doc, &keys, &secret, check).map_err(|e| {
-                    let msg = format!("{label} {e}");
-                    if e.is_unsupported() {
-                        DecryptError::Unsupported(msg)
-                    } else {
-                        DecryptError::Failed(msg)
-                    }
-                })?,
-                Need::Files(names) => files::decrypt(doc, names, &keys, &secret).map_err(|e| {
-                    let msg = format!("{label} {e}");
-                    if e.is_unsupported() {
-                        DecryptError::Unsupported(msg)
-                    } else {
-                        DecryptError::Failed(msg)
-                    }
-                })?,
+                Need::Document => document::decrypt(doc, &keys, &secret, check)
+                    .map_err(|e| failure(e.is_unsupported(), &e))?,
+                Need::Files(names) => files::decrypt(doc, names, &keys, &secret)
+                    .map_err(|e| failure(e.is_unsupported(), &e))?,
             }
             marked.push(index);
         }

@@ -5,7 +5,7 @@ use super::include::Included;
 use super::source::Fetched;
 use super::{Context, ReconcileError};
 use crate::git::{self, GitError, TreeLimits};
-use ferry_artifact::{Content, Entry, EntryKind, ItemMode, PackCache, PackError, Packed, TreeItem};
+use ferry_artifact::{PackCache, PackError, Packed, TreeItem};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ pub async fn pack_blocking(
     let (url, commit, limits) = (fetched.url.clone(), fetched.commit, ctx.limits);
     let extra: Vec<TreeItem> = included
         .iter()
-        .flat_map(|i| i.entries.iter().cloned().map(to_item))
+        .flat_map(|i| i.entries.iter().cloned().map(TreeItem::from))
         .collect();
     tokio::task::spawn_blocking(move || {
         let repo = repos.open(&url).map_err(archive_err)?;
@@ -94,22 +94,6 @@ pub async fn pack_blocking(
     })
     .await
     .map_err(|e| ReconcileError::Storage(format!("packing task failed: {e}")))?
-}
-
-fn to_item(entry: Entry) -> TreeItem {
-    let (mode, data) = match entry.kind {
-        EntryKind::File {
-            data,
-            executable: true,
-        } => (ItemMode::Executable, data),
-        EntryKind::File { data, .. } => (ItemMode::File, data),
-        EntryKind::Symlink { target } => (ItemMode::Symlink, target.into_bytes()),
-    };
-    TreeItem {
-        path: entry.path,
-        mode,
-        content: Content::Bytes(data),
-    }
 }
 
 fn tree_err(e: GitError) -> ReconcileError {
