@@ -17,6 +17,7 @@
 
 pub mod cluster;
 pub mod error;
+pub mod fleet;
 pub mod git_daemon;
 pub mod git_http;
 pub mod git_repo;

@@ -1,11 +1,11 @@
 //! The whole-stack benchmark (`ferry-bench-pipeline`, run by `just bench`) end to end with tiny
-//! parameters, so it cannot rot: it must start the stack, measure both delivery modes and one
-//! MTTP size, and print every table row. Timings are not asserted (they belong to the bench).
+//! parameters, so it cannot rot: it must start the stack, measure both delivery modes, image
+//! updates and one MTTP size, and print every table row. Timings are not asserted (they belong to the bench).
 
 use std::process::Command;
 
 #[test]
-fn pipeline_benchmark_prints_latency_rows_for_both_deliveries_and_an_mttp_row() {
+fn pipeline_benchmark_prints_latency_rows_for_both_deliveries_image_updates_and_an_mttp_row() {
     let exe = std::env::current_exe().expect("test executable");
     let dir = exe
         .parent()
@@ -17,7 +17,8 @@ fn pipeline_benchmark_prints_latency_rows_for_both_deliveries_and_an_mttp_row() 
         "build it first: cargo build -p ferry-integration-tests --bin ferry-bench-pipeline"
     );
     let out = Command::new(bench)
-        .args(["--commits", "2", "--mttp", "3", "--mttp-limit-secs", "120"])
+        .args(["--commits", "2", "--image-updates", "2", "--mttp", "3"])
+        .args(["--mttp-limit-secs", "120"])
         .env_remove("KUBECONFIG")
         .output()
         .expect("ferry-bench-pipeline runs");
@@ -48,6 +49,17 @@ fn pipeline_benchmark_prints_latency_rows_for_both_deliveries_and_an_mttp_row() 
         polling[2], "2",
         "two commits measured by polling: {polling:?}"
     );
+    assert!(
+        stdout.contains("## image-scanner: image push to Git and to Ready"),
+        "{stdout}"
+    );
+    for prefix in [
+        "| image pushed → automation's commit on main",
+        "| image pushed → dev and prod Ready at that commit",
+    ] {
+        let image = row(prefix);
+        assert_eq!(image[2], "2", "two image updates measured: {image:?}");
+    }
     let mttp = row("| 3 |");
     assert_eq!(mttp[2], "12", "3 apps are 12 objects: {mttp:?}");
     for process in [

@@ -4,6 +4,7 @@
 //! Progress goes to standard error, the Markdown report to standard output.
 
 mod cluster;
+mod image;
 mod kwatch;
 mod latency;
 mod mttp;
@@ -24,6 +25,9 @@ struct Args {
     /// Commits per delivery mode in the commit-to-Ready measurement (0 skips it).
     #[arg(long, default_value_t = 50)]
     commits: usize,
+    /// Image updates in the image-push-to-Ready measurement, on the same stack (0 skips it).
+    #[arg(long, default_value_t = 20)]
+    image_updates: usize,
     /// The GitRepository interval of the polling measurement, in ms.
     #[arg(long, default_value_t = 1000)]
     poll_interval_ms: u64,
@@ -58,9 +62,16 @@ async fn main() -> ExitCode {
 async fn run(args: &Args) -> Result<String> {
     check(args)?;
     let mut report = header(args);
-    if args.commits > 0 {
-        report.push_str(&report::latency_table(&latency(args).await?));
-        report.push('\n');
+    if args.commits > 0 || args.image_updates > 0 {
+        let (commits, images) = latency(args).await?;
+        if !commits.is_empty() {
+            report.push_str(&report::latency_table(&commits));
+            report.push('\n');
+        }
+        if !images.is_empty() {
+            report.push_str(&report::image_table(&images));
+            report.push('\n');
+        }
     }
     let sizes: Vec<usize> = args.mttp.iter().copied().filter(|n| *n > 0).collect();
     let mut rows = Vec::new();
@@ -78,14 +89,24 @@ async fn run(args: &Args) -> Result<String> {
     Ok(report)
 }
 
-async fn latency(args: &Args) -> Result<Vec<report::LatencyRow>> {
-    eprintln!("Commit to Ready: starting the stack");
-    let namespaces = latency::NAMESPACES.iter().map(|s| s.to_string()).collect();
+/// Commit-to-Ready rows, then image-update rows, on one stack.
+async fn latency(args: &Args) -> Result<(Vec<report::LatencyRow>, Vec<report::LatencyRow>)> {
+    eprintln!("Commit to Ready and image updates: starting the stack");
+    let namespaces = latency::NAMESPACES
+        .iter()
+        .chain(image::NAMESPACES.iter())
+        .map(|s| s.to_string())
+        .collect();
     let stack = start(args, namespaces).await?;
     let watch =
         kwatch::KustomizationWatch::start(stack.kube.client().await?, "ferry-system").await?;
     let mut rows = Vec::new();
-    for delivery in [Delivery::Webhook, Delivery::Polling] {
+    let deliveries = if args.commits > 0 {
+        vec![Delivery::Webhook, Delivery::Polling]
+    } else {
+        Vec::new()
+    };
+    for delivery in deliveries {
         let row = latency::run(
             &stack,
             &watch,
@@ -97,7 +118,15 @@ async fn latency(args: &Args) -> Result<Vec<report::LatencyRow>> {
         .map_err(|e| with_logs(e, &stack))?;
         rows.push(row);
     }
-    Ok(rows)
+    let images = if args.image_updates > 0 {
+        image::run(&stack, &watch, args.image_updates)
+            .await
+            .map_err(|e| with_logs(e, &stack))?
+            .into()
+    } else {
+        Vec::new()
+    };
+    Ok((rows, images))
 }
 
 /// The stack as benchmarked: the emulator in its own process, no span export.
@@ -141,10 +170,11 @@ fn header(args: &Args) -> String {
         )
     };
     format!(
-        "<!-- ferry-bench-pipeline --commits {} --poll-interval-ms {} --workload-delay-ms {} \
-         --mttp {} -->\n\
+        "<!-- ferry-bench-pipeline --commits {} --image-updates {} --poll-interval-ms {} \
+         --workload-delay-ms {} --mttp {} -->\n\
          {profile}, {cores} cores, Kubernetes API: {kube}\n\n",
         args.commits,
+        args.image_updates,
         args.poll_interval_ms,
         args.workload_delay_ms,
         args.mttp
@@ -157,8 +187,8 @@ fn header(args: &Args) -> String {
 
 /// Rejects flags that cannot produce a measurement.
 fn check(args: &Args) -> Result<()> {
-    if args.commits == 0 && args.mttp.iter().all(|n| *n == 0) {
-        bail!("nothing to measure: --commits 0 and no MTTP size");
+    if args.commits == 0 && args.image_updates == 0 && args.mttp.iter().all(|n| *n == 0) {
+        bail!("nothing to measure: --commits 0, --image-updates 0 and no MTTP size");
     }
     Ok(())
 }

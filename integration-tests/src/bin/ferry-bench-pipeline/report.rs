@@ -66,9 +66,22 @@ fn mib(kib: u64) -> String {
 
 /// The commit-to-Ready table.
 pub fn latency_table(rows: &[LatencyRow]) -> String {
-    let mut out = String::from(
-        "## Pipeline: commit to Ready\n\n| delivery | commits | p50 | p99 | min | max |\n\
-         |---|---|---|---|---|---|\n",
+    samples_table("Pipeline: commit to Ready", "delivery", "commits", rows)
+}
+
+/// The image-update table: push to commit, push to Ready.
+pub fn image_table(rows: &[LatencyRow]) -> String {
+    samples_table(
+        "image-scanner: image push to Git and to Ready",
+        "from → to",
+        "images",
+        rows,
+    )
+}
+
+fn samples_table(title: &str, what: &str, count: &str, rows: &[LatencyRow]) -> String {
+    let mut out = format!(
+        "## {title}\n\n| {what} | {count} | p50 | p99 | min | max |\n|---|---|---|---|---|---|\n"
     );
     for row in rows {
         let s = &row.summary;

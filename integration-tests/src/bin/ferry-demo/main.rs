@@ -2,7 +2,6 @@
 //! `KUBECONFIG`), a Git server seeded with an example app, a registry and all four services,
 //! walks through what Ferry does, then leaves the stack up until Ctrl-C (`--once` exits).
 
-mod fleet;
 mod steps;
 
 use std::process::ExitCode;

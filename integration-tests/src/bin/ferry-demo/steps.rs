@@ -1,8 +1,8 @@
 //! The walkthrough: first sync, a commit delivered by webhook, a drift that gets corrected, and
 //! an image push that becomes a commit and a rollout; each step timed, with its trace.
 
-use crate::fleet;
 use anyhow::{Context as _, Result, bail};
+use ferry_integration_tests::fleet;
 use ferry_integration_tests::git_repo::GitRepoBuilder;
 use ferry_integration_tests::registry::push_image;
 use ferry_integration_tests::stack::Stack;

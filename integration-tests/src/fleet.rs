@@ -1,5 +1,5 @@
-//! The example application the demo seeds into Git: a base and dev and prod overlays, with the
-//! image marked for Ferry's image automation.
+//! The example application the demo and the image benchmark seed into Git: a base and dev and
+//! prod overlays, with the image marked for Ferry's image automation.
 
 /// Files of the fleet repository for an image at `image` (`host:port/podinfo`) and `tag`.
 pub fn files(image: &str, tag: &str) -> Vec<(String, String)> {
