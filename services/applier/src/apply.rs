@@ -545,6 +545,18 @@ impl Applier {
                 cleaned = true;
             }
         }
+        if !cleaned
+            && let Some(obj) = &live
+            && let Ok(value) = serde_json::to_value(obj)
+            && crate::noop::apply_is_noop(&value, &manifest.object, &self.field_manager)
+        {
+            return Ok(ChangeSetEntry {
+                meta,
+                action: Action::Unchanged,
+                recreated: false,
+                changes: Vec::new(),
+            });
+        }
         let params = PatchParams::apply(&self.field_manager).force();
         let applied = match api
             .patch(&meta.name, &params, &Patch::Apply(&manifest.object))

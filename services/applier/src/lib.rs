@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod journey;
 pub mod live;
 pub mod manifests;
+pub mod noop;
 pub mod order;
 pub mod plan;
 pub mod prune;
