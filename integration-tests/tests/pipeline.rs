@@ -822,17 +822,41 @@ async fn an_interval_reconcile_corrects_a_manual_edit_and_reports_the_drift() {
             o["data"]["value"] == "from-git"
         })
         .await;
-    let ks = stack
-        .wait_for("kustomization", "a", "the drift reported", |o| {
-            condition(o, "Drifted").is_some_and(|c| c["reason"] == "DriftCorrected")
-        })
-        .await;
-    let message = condition(&ks, "Drifted").expect("Drifted")["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(message.contains("ConfigMap/apps/a"), "{message}");
+    // The Drifted condition lasts one interval (the next reconcile finds no drift and clears
+    // it); the Kubernetes Event of the correcting reconcile stays, so the test reads that.
+    let note = drift_event_note(&stack, "a").await;
+    assert!(note.contains("ConfigMap/apps/a"), "{note}");
+    let ks = stack.get("kustomization", "a").await;
     assert!(ready_at(&ks, &first), "{ks}");
+}
+
+/// The note of the Event recording that a reconcile of Kustomization `name` corrected drift.
+async fn drift_event_note(stack: &Stack, name: &str) -> String {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let out = stack
+            .kube
+            .kubectl(&["get", "events.v1.events.k8s.io", "-n", NS, "-o", "json"])
+            .await
+            .expect("kubectl get events");
+        let events: Value = serde_json::from_str(&out).expect("JSON");
+        let note = events["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["regarding"]["kind"] == "Kustomization" && e["regarding"]["name"] == name)
+            .filter_map(|e| e["note"].as_str())
+            .find(|n| n.contains("drift corrected"));
+        if let Some(note) = note {
+            return note.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no drift-corrected Event for Kustomization {name}:\n{out}\n{}",
+            stack.logs()
+        );
+        sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Runs the real `ferry trace kustomization app -n apps` against the stack; its stdout.
