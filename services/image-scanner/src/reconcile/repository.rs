@@ -141,48 +141,27 @@ async fn scan_request(
     obj: &ImageRepository,
     namespace: &str,
 ) -> Result<ScanRequest, Failure> {
-    let docker = match &obj.spec.secret_ref {
-        Some(r) => Some(
-            secret_data(&ctx.kube, namespace, &r.name)
-                .await
-                .map_err(|e| Failure::retry(reasons::AUTHENTICATION_FAILED, e, RETRY))?
-                .ok_or_else(|| {
-                    Failure::wait(
-                        reasons::AUTHENTICATION_FAILED,
-                        format!("secret '{namespace}/{}' not found", r.name),
-                    )
-                })?,
-        ),
-        None => None,
-    };
-    let cert = match &obj.spec.cert_secret_ref {
-        Some(r) => Some(
-            secret_data(&ctx.kube, namespace, &r.name)
-                .await
-                .map_err(|e| Failure::retry(reasons::FAILURE, e, RETRY))?
-                .ok_or_else(|| {
-                    Failure::wait(
-                        reasons::FAILURE,
-                        format!("certSecretRef: secret '{namespace}/{}' not found", r.name),
-                    )
-                })?,
-        ),
-        None => None,
-    };
-    let proxy = match &obj.spec.proxy_secret_ref {
-        Some(r) => Some(
-            secret_data(&ctx.kube, namespace, &r.name)
-                .await
-                .map_err(|e| Failure::retry(reasons::FAILURE, e, RETRY))?
-                .ok_or_else(|| {
-                    Failure::wait(
-                        reasons::FAILURE,
-                        format!("proxySecretRef: secret '{namespace}/{}' not found", r.name),
-                    )
-                })?,
-        ),
-        None => None,
-    };
+    let spec = &obj.spec;
+    let docker = referenced(ctx, namespace, spec.secret_ref.as_ref(), "secretRef").await;
+    // Registry credentials that cannot be read fail authentication, as in Flux.
+    let docker = docker.map_err(|mut f| {
+        f.reason = reasons::AUTHENTICATION_FAILED;
+        f
+    })?;
+    let cert = referenced(
+        ctx,
+        namespace,
+        spec.cert_secret_ref.as_ref(),
+        "certSecretRef",
+    )
+    .await?;
+    let proxy = referenced(
+        ctx,
+        namespace,
+        spec.proxy_secret_ref.as_ref(),
+        "proxySecretRef",
+    )
+    .await?;
     ScanRequest::from_spec(&obj.spec, docker.as_ref(), cert.as_ref(), ctx.azure.clone())
         .and_then(|request| request.with_proxy(proxy.as_ref()))
         .map_err(from_registry)
@@ -254,6 +233,29 @@ async fn notify_policies(ctx: &Context, namespace: &str, name: &str, token: &str
             request_upstream(&ctx.publisher, &policy, &format!("tags/{token}")).await;
         }
     }
+}
+
+/// The data of the Secret `reference` names (`field` for messages), `None` when unset; a
+/// missing Secret waits, a failed read retries (reason `Failure`).
+async fn referenced(
+    ctx: &Context,
+    namespace: &str,
+    reference: Option<&flux_api::meta::LocalObjectReference>,
+    field: &str,
+) -> Result<Option<std::collections::BTreeMap<String, Vec<u8>>>, Failure> {
+    let Some(r) = reference else {
+        return Ok(None);
+    };
+    secret_data(&ctx.kube, namespace, &r.name)
+        .await
+        .map_err(|e| Failure::retry(reasons::FAILURE, e, RETRY))?
+        .map(Some)
+        .ok_or_else(|| {
+            Failure::wait(
+                reasons::FAILURE,
+                format!("{field}: secret '{namespace}/{}' not found", r.name),
+            )
+        })
 }
 
 #[cfg(test)]
