@@ -97,31 +97,30 @@ impl KubeTarget {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Installs Ferry's CRDs from `deploy/crds` with server-side apply.
+    /// Installs Ferry's CRDs (`kubectl apply --server-side -k deploy/crds`) and waits until
+    /// every one is Established.
     pub async fn install_crds(&self) -> Result<()> {
         let crds = workspace_root().join("deploy/crds");
         let path = crds.display().to_string();
-        self.kubectl(&["apply", "--server-side", "-f", &path])
+        self.kubectl(&["apply", "--server-side", "-k", &path])
             .await?;
-        for crd in [
-            "gitrepositories.source.toolkit.fluxcd.io",
-            "kustomizations.kustomize.toolkit.fluxcd.io",
-            "receivers.notification.toolkit.fluxcd.io",
-            "imagerepositories.image.toolkit.fluxcd.io",
-            "imagepolicies.image.toolkit.fluxcd.io",
-            "imageupdateautomations.image.toolkit.fluxcd.io",
-        ] {
-            self.kubectl(&[
-                "wait",
-                "--for=condition=Established",
-                "--timeout=30s",
-                &format!("crd/{crd}"),
-            ])
-            .await?;
-        }
+        let mut wait = vec!["wait", "--for=condition=Established", "--timeout=30s"];
+        wait.extend(FERRY_CRDS);
+        self.kubectl(&wait).await?;
         Ok(())
     }
 }
+
+/// Every CRD in `deploy/crds`, as `kubectl wait` names them.
+pub const FERRY_CRDS: [&str; 7] = [
+    "crd/gitrepositories.source.toolkit.fluxcd.io",
+    "crd/ocirepositories.source.toolkit.fluxcd.io",
+    "crd/kustomizations.kustomize.toolkit.fluxcd.io",
+    "crd/receivers.notification.toolkit.fluxcd.io",
+    "crd/imagerepositories.image.toolkit.fluxcd.io",
+    "crd/imagepolicies.image.toolkit.fluxcd.io",
+    "crd/imageupdateautomations.image.toolkit.fluxcd.io",
+];
 
 /// The workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {

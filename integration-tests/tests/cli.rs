@@ -74,38 +74,13 @@ async fn run(kube: &KubeTarget, args: &[&str]) -> Result<Run> {
 /// A cluster with the CRDs and the `flux-system` namespace.
 async fn cluster() -> Result<KubeTarget> {
     let kube = KubeTarget::start().await?;
-    install_crds(&kube).await?;
+    kube.install_crds().await?;
     apply(
         &kube,
         &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n"),
     )
     .await?;
     Ok(kube)
-}
-
-/// `kubectl apply --server-side -k deploy/crds`, then every CRD Established.
-async fn install_crds(kube: &KubeTarget) -> Result<()> {
-    let crds = workspace_root().join("deploy/crds").display().to_string();
-    kube.kubectl(&["apply", "--server-side", "-k", &crds])
-        .await?;
-    for crd in [
-        "gitrepositories.source.toolkit.fluxcd.io",
-        "ocirepositories.source.toolkit.fluxcd.io",
-        "kustomizations.kustomize.toolkit.fluxcd.io",
-        "imagerepositories.image.toolkit.fluxcd.io",
-        "imagepolicies.image.toolkit.fluxcd.io",
-        "imageupdateautomations.image.toolkit.fluxcd.io",
-        "receivers.notification.toolkit.fluxcd.io",
-    ] {
-        kube.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
-            &format!("crd/{crd}"),
-        ])
-        .await?;
-    }
-    Ok(())
 }
 
 async fn apply(kube: &KubeTarget, yaml: &str) -> Result<()> {

@@ -150,21 +150,9 @@ async fn automation_over_ssh_signs_its_commit_and_an_unreadable_key_is_ready_fal
 {
     let nats = NatsServer::start().await.expect("nats-server");
     let kube = KubeTarget::start().await.expect("Kubernetes API");
-    let crds = ferry_integration_tests::cluster::workspace_root().join("deploy/crds");
-    kube.kubectl(&["apply", "--server-side", "-k", &crds.display().to_string()])
+    kube.install_crds()
         .await
-        .expect("CRDs apply");
-    kube.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=30s",
-        "crd/imagerepositories.image.toolkit.fluxcd.io",
-        "crd/imagepolicies.image.toolkit.fluxcd.io",
-        "crd/imageupdateautomations.image.toolkit.fluxcd.io",
-        "crd/gitrepositories.source.toolkit.fluxcd.io",
-    ])
-    .await
-    .expect("CRDs established");
+        .expect("CRDs installed and Established");
     kube.kubectl(&["create", "namespace", "apps"])
         .await
         .expect("namespace");

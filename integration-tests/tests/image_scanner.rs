@@ -46,20 +46,9 @@ async fn stack_with_env(env: &[(&str, &str)]) -> Stack {
 async fn stack_with(env: &[(&str, &str)], replicas: usize) -> Stack {
     let nats = NatsServer::start().await.expect("nats-server starts");
     let kube = KubeTarget::start().await.expect("Kubernetes API");
-    kube.kubectl(&["apply", "--server-side", "-k", &crds_dir()])
+    kube.install_crds()
         .await
-        .expect("CRDs apply");
-    kube.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=30s",
-        "crd/imagerepositories.image.toolkit.fluxcd.io",
-        "crd/imagepolicies.image.toolkit.fluxcd.io",
-        "crd/imageupdateautomations.image.toolkit.fluxcd.io",
-        "crd/gitrepositories.source.toolkit.fluxcd.io",
-    ])
-    .await
-    .expect("CRDs established");
+        .expect("CRDs installed and Established");
     kube.kubectl(&["create", "namespace", "apps"])
         .await
         .expect("namespace");
@@ -85,13 +74,6 @@ async fn stack_with(env: &[(&str, &str)], replicas: usize) -> Stack {
         scanner,
         replicas: more,
     }
-}
-
-fn crds_dir() -> String {
-    ferry_integration_tests::cluster::workspace_root()
-        .join("deploy/crds")
-        .display()
-        .to_string()
 }
 
 async fn apply(kube: &KubeTarget, manifest: &str) {

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, ensure};
 use async_nats::jetstream::kv;
 use ferry_bus::journey::{self, Step, Timer};
 use ferry_bus::topology::JOURNEYS_BUCKET;
-use ferry_integration_tests::cluster::{KubeTarget, workspace_root};
+use ferry_integration_tests::cluster::KubeTarget;
 use ferry_integration_tests::git_http::{Auth, GitHttpServer};
 use ferry_integration_tests::git_repo::GitRepoBuilder;
 use ferry_integration_tests::nats::NatsServer;
@@ -287,18 +287,7 @@ async fn an_image_update_leads_the_pushed_revisions_journey_before_the_fetch() -
         let endpoint = collector.endpoint();
         let server = ferry_server().await?;
         let kube = KubeTarget::start().await?;
-        let crds = workspace_root().join("deploy/crds").display().to_string();
-        kube.kubectl(&["apply", "--server-side", "-k", &crds]).await?;
-        kube.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=30s",
-            "crd/imagerepositories.image.toolkit.fluxcd.io",
-            "crd/imagepolicies.image.toolkit.fluxcd.io",
-            "crd/imageupdateautomations.image.toolkit.fluxcd.io",
-            "crd/gitrepositories.source.toolkit.fluxcd.io",
-        ])
-        .await?;
+        kube.install_crds().await?;
         kube.kubectl(&["create", "namespace", "apps"]).await?;
         let cache = tempfile::tempdir()?;
         let cache = cache.path().display().to_string();

@@ -35,7 +35,9 @@ impl Stack {
     async fn start_with_appliers(otlp: Option<&OtlpCollector>, appliers: usize) -> Stack {
         let nats = NatsServer::start().await.expect("nats-server starts");
         let kube = KubeTarget::start().await.expect("Kubernetes API");
-        install_crds(&kube).await;
+        kube.install_crds()
+            .await
+            .expect("CRDs installed and Established");
         kube.kubectl(&["create", "namespace", NS])
             .await
             .expect("namespace");
@@ -174,22 +176,6 @@ impl Stack {
             .await
             .expect("annotate");
     }
-}
-
-async fn install_crds(kube: &KubeTarget) {
-    let crds = ferry_integration_tests::cluster::workspace_root().join("deploy/crds");
-    kube.kubectl(&["apply", "--server-side", "-k", &crds.display().to_string()])
-        .await
-        .expect("CRDs apply");
-    kube.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=30s",
-        "crd/gitrepositories.source.toolkit.fluxcd.io",
-        "crd/kustomizations.kustomize.toolkit.fluxcd.io",
-    ])
-    .await
-    .expect("CRDs established");
 }
 
 const BASE_KUSTOMIZATION: &str = "apiVersion: kustomize.config.k8s.io/v1beta1

@@ -29,18 +29,9 @@ struct Stack {
 async fn stack(auth: Auth) -> Stack {
     let nats = NatsServer::start().await.expect("nats-server starts");
     let kube = KubeTarget::start().await.expect("Kubernetes API");
-    kube.kubectl(&["apply", "--server-side", "-k", &crds_dir()])
+    kube.install_crds()
         .await
-        .expect("CRDs apply");
-    kube.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=30s",
-        "crd/gitrepositories.source.toolkit.fluxcd.io",
-        "crd/receivers.notification.toolkit.fluxcd.io",
-    ])
-    .await
-    .expect("CRDs established");
+        .expect("CRDs installed and Established");
     kube.kubectl(&["create", "namespace", "apps"])
         .await
         .expect("namespace");
@@ -74,13 +65,6 @@ async fn stack(auth: Auth) -> Stack {
         receiver,
         _cache: cache,
     }
-}
-
-fn crds_dir() -> String {
-    ferry_integration_tests::cluster::workspace_root()
-        .join("deploy/crds")
-        .display()
-        .to_string()
 }
 
 async fn apply(kube: &KubeTarget, manifest: &str) {

@@ -41,17 +41,9 @@ struct Stack {
 async fn stack(auth: Auth, extra_args: &[&str]) -> Stack {
     let nats = NatsServer::start().await.expect("nats-server starts");
     let kube = KubeTarget::start().await.expect("Kubernetes API");
-    kube.kubectl(&["apply", "--server-side", "-k", &crds_dir()])
+    kube.install_crds()
         .await
-        .expect("CRDs apply");
-    kube.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=30s",
-        "crd/gitrepositories.source.toolkit.fluxcd.io",
-    ])
-    .await
-    .expect("CRDs established");
+        .expect("CRDs installed and Established");
     kube.kubectl(&["create", "namespace", "apps"])
         .await
         .expect("namespace");
@@ -91,13 +83,6 @@ async fn start_controller(
             .await;
     controller.wait_ready(WAIT).await;
     controller
-}
-
-fn crds_dir() -> String {
-    ferry_integration_tests::cluster::workspace_root()
-        .join("deploy/crds")
-        .display()
-        .to_string()
 }
 
 async fn try_apply(kube: &KubeTarget, manifest: &str) -> Result<String, String> {

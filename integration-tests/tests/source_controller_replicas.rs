@@ -24,13 +24,6 @@ use tokio::time::{Instant, sleep};
 
 const WAIT: Duration = Duration::from_secs(120);
 
-fn crds_dir() -> String {
-    ferry_integration_tests::cluster::workspace_root()
-        .join("deploy/crds")
-        .display()
-        .to_string()
-}
-
 async fn apply(kube: &KubeTarget, manifest: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("manifest.yaml");
@@ -209,17 +202,9 @@ async fn wait_ready_all(kube: &KubeTarget, names: &[String], logs: impl Fn() -> 
 async fn two_replicas_split_work_agree_on_digests_and_survive_a_sigkill_mid_fetch() {
     let nats = NatsServer::start().await.expect("nats-server starts");
     let kube = KubeTarget::start().await.expect("Kubernetes API");
-    kube.kubectl(&["apply", "--server-side", "-k", &crds_dir()])
+    kube.install_crds()
         .await
-        .expect("CRDs apply");
-    kube.kubectl(&[
-        "wait",
-        "--for=condition=Established",
-        "--timeout=30s",
-        "crd/gitrepositories.source.toolkit.fluxcd.io",
-    ])
-    .await
-    .expect("CRDs established");
+        .expect("CRDs installed and Established");
     kube.kubectl(&["create", "namespace", "apps"])
         .await
         .expect("namespace");
