@@ -522,33 +522,36 @@ impl Applier {
         if live.is_some() && policy == SsaPolicy::IfNotPresent {
             return Ok(skip(meta));
         }
-        let mut cleaned = false;
-        if let Some(obj) = &live
-            && policy == SsaPolicy::Override
-        {
-            let value = serde_json::to_value(obj).map_err(|e| ApplyError::Api {
+        // The live object as JSON, converted once for the takeover, no-op and diff checks.
+        let as_json = |obj: &DynamicObject| {
+            serde_json::to_value(obj).map_err(|e| ApplyError::Api {
                 object: meta.to_string(),
                 operation: "get",
                 code: 0,
                 message: e.to_string(),
-            })?;
-            if let Some(patch) = takeover_patch(&value, &self.field_manager) {
-                let patched = api
-                    .patch(
-                        &meta.name,
-                        &PatchParams::default(),
-                        &Patch::Json::<()>(patch),
-                    )
-                    .await
-                    .map_err(|e| ApplyError::api(&meta, "managed fields takeover", e))?;
-                live = Some(patched);
-                cleaned = true;
-            }
+            })
+        };
+        let mut live_json = live.as_ref().map(as_json).transpose()?;
+        let mut cleaned = false;
+        if let Some(value) = &live_json
+            && policy == SsaPolicy::Override
+            && let Some(patch) = takeover_patch(value, &self.field_manager)
+        {
+            let patched = api
+                .patch(
+                    &meta.name,
+                    &PatchParams::default(),
+                    &Patch::Json::<()>(patch),
+                )
+                .await
+                .map_err(|e| ApplyError::api(&meta, "managed fields takeover", e))?;
+            live_json = Some(as_json(&patched)?);
+            live = Some(patched);
+            cleaned = true;
         }
         if !cleaned
-            && let Some(obj) = &live
-            && let Ok(value) = serde_json::to_value(obj)
-            && crate::noop::apply_is_noop(&value, &manifest.object, &self.field_manager)
+            && let Some(value) = &live_json
+            && crate::noop::apply_is_noop(value, &manifest.object, &self.field_manager)
         {
             return Ok(ChangeSetEntry {
                 meta,
@@ -582,7 +585,7 @@ impl Applier {
             }
             Err(err) => return Err(ApplyError::api(&meta, "apply", err)),
         };
-        let Some(before) = live else {
+        let (Some(before), Some(before_json)) = (live, live_json) else {
             return Ok(ChangeSetEntry {
                 meta,
                 action: Action::Created,
@@ -593,16 +596,9 @@ impl Applier {
         let unchanged = !cleaned
             && before.metadata.resource_version.is_some()
             && before.metadata.resource_version == applied.metadata.resource_version;
-        let changes = if unchanged {
-            Vec::new()
-        } else {
-            match (
-                serde_json::to_value(&before),
-                serde_json::to_value(&applied),
-            ) {
-                (Ok(b), Ok(a)) => drift::diff(&b, &a),
-                _ => Vec::new(),
-            }
+        let changes = match serde_json::to_value(&applied) {
+            Ok(after) if !unchanged => drift::diff(&before_json, &after),
+            _ => Vec::new(),
         };
         // A status write by a controller between the read and the apply moves the
         // resourceVersion without a change of ours: only a changed field makes it Configured.
